@@ -1,0 +1,39 @@
+// The output contract of the core. The driver loop is:
+//
+//   raft.tick() / raft.step(m) / raft.propose(...) ...
+//   if (raft.hasReady()) {
+//     const rd = raft.ready();
+//     1. if rd.snapshot: make the received snapshot bytes the current snapshot (durably) and restore
+//        the state machine from them;
+//     2. durably append rd.entries (an entry at index i replaces any stored entry at >= i) and
+//        durably store rd.hardState — in one fsync where possible;
+//     3. only then send rd.messages (votes and acks promise what step 2 made durable);
+//     4. apply rd.committedEntries in order, then serve rd.readStates whose index is applied;
+//     5. raft.advance(rd).
+//   }
+//
+// Calling ready() twice without advance() in between is a bug and fails an assertion.
+import type { Entry, HardState, LogIndex, Message, ReadState, SnapshotMeta, Term } from './types.js';
+
+export interface Ready {
+  /** A received snapshot to install BEFORE persisting `entries`; they follow it. */
+  readonly snapshot: SnapshotMeta | undefined;
+  /** New or overwritten log entries, to be made durable BEFORE any message is sent. */
+  readonly entries: readonly Entry[];
+  /** Present when term, vote or commit changed; made durable BEFORE any message is sent. */
+  readonly hardState: HardState | undefined;
+  /** To be sent AFTER the above are durable. Order per destination is preserved by the core. */
+  readonly messages: readonly Message[];
+  /** Committed and not yet handed out; apply in order. Invariant: contiguous, after the last applied. */
+  readonly committedEntries: readonly Entry[];
+  /** Linearizable reads that may run once their index is applied. */
+  readonly readStates: readonly ReadState[];
+  /** Reads that can no longer be confirmed (leadership lost); their callers should retry. */
+  readonly droppedReads: readonly string[];
+}
+
+/** What propose() returns: the entry is committed iff the entry applied at `index` has `term`. */
+export interface ProposalTicket {
+  readonly index: LogIndex;
+  readonly term: Term;
+}
