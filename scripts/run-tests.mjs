@@ -7,7 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const SUITES = {
-  unit: ['src', 'test/unit'],
+  unit: ['src', 'test/unit', 'test/lincheck'],
   sim: ['test/sim'],
   process: ['test/process'],
   e2e: ['test/e2e'],
