@@ -1,0 +1,64 @@
+// Every limit of the peer transport, with its unit last. Relations between them are checked
+// when this module loads, so a bad edit fails at start-up rather than on the wire.
+import { assert } from '../raft/assert.js';
+
+/** The wire protocol version carried by every frame; a peer speaking another version is refused. */
+export const PROTOCOL_VERSION = 1;
+/** The version byte that opens every encoded Raft message (so the codec can evolve on its own). */
+export const CODEC_VERSION = 1;
+
+/** u32 length + u8 version + u8 frame type. */
+export const FRAME_HEADER_SIZE_BYTES = 6;
+/** The largest frame (version + type + payload) a peer may send; checked before buffering. */
+export const FRAME_SIZE_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Node ids, cluster ids: UTF-8 bytes (a DNS label fits with room to spare). */
+export const NODE_ID_SIZE_MAX_BYTES = 253;
+export const CLUSTER_ID_SIZE_MAX_BYTES = 253;
+/** A member's "host:port" address in UTF-8 bytes. */
+export const ADDRESS_SIZE_MAX_BYTES = 1024;
+/** Members in one configuration carried by install-snapshot. */
+export const MEMBERSHIP_MEMBERS_MAX = 1024;
+/** Refusal reasons and remote error messages, UTF-8 bytes. */
+export const REASON_SIZE_MAX_BYTES = 1024;
+
+/** Random nonce each side contributes to the handshake. */
+export const NONCE_SIZE_BYTES = 32;
+/** HMAC-SHA256 output. */
+export const PROOF_SIZE_BYTES = 32;
+/** A shorter cluster secret is refused at construction: it would be guessable. */
+export const CLUSTER_SECRET_SIZE_MIN_BYTES = 16;
+/** From TCP connect to an authenticated connection, either side. */
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+
+/** Reconnect backoff: doubles per failed attempt from MIN up to MAX, with jitter. */
+export const RECONNECT_DELAY_MIN_MS = 50;
+export const RECONNECT_DELAY_MAX_MS = 5_000;
+
+/** Per-peer send queue bounds; the oldest message is dropped when either is exceeded. */
+export const PEER_QUEUE_MAX_MESSAGES = 4096;
+export const PEER_QUEUE_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Snapshot bytes per chunk frame. */
+export const SNAPSHOT_CHUNK_SIZE_BYTES = 1024 * 1024;
+/** A partly received snapshot is kept this long after its connection drops, for a resume. */
+export const SNAPSHOT_PARTIAL_TTL_MS = 60_000;
+
+/** Accepted connections (authenticated or not) held at once; more are closed on arrival. */
+export const INBOUND_CONNECTIONS_MAX = 256;
+/** Requests from one peer being handled at once; more are answered with an "overloaded" error. */
+export const INBOUND_REQUESTS_MAX_PENDING = 256;
+/** Frames a peer may send before the handshake completes (it should send one and wait). */
+export const HANDSHAKE_FRAMES_MAX = 4;
+/** TCP keepalive probe delay: notices a peer machine that vanished without closing. */
+export const SOCKET_KEEPALIVE_DELAY_MS = 10_000;
+
+// Room for the chunk header (ids, offsets) inside one frame.
+const SNAPSHOT_CHUNK_FRAME_OVERHEAD_BYTES = 64;
+assert(
+  SNAPSHOT_CHUNK_SIZE_BYTES + SNAPSHOT_CHUNK_FRAME_OVERHEAD_BYTES <= FRAME_SIZE_MAX_BYTES,
+  'a snapshot chunk must fit in one frame',
+);
+assert(RECONNECT_DELAY_MIN_MS > 0 && RECONNECT_DELAY_MIN_MS <= RECONNECT_DELAY_MAX_MS, 'reconnect delays out of order');
+assert(PEER_QUEUE_MAX_BYTES >= FRAME_SIZE_MAX_BYTES, 'the peer queue must hold at least one maximal frame');
+assert(FRAME_SIZE_MAX_BYTES < 2 ** 32, 'frame length is a u32');
