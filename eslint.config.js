@@ -21,6 +21,7 @@ export default tseslint.config(
   },
   {
     files: ['src/raft/**/*.ts'],
+    ignores: ['src/raft/**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

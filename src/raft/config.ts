@@ -11,6 +11,8 @@ export const INFLIGHT_APPENDS_MAX = 64;
 export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 /** How far (entries) a learner's log may trail the leader's last index and still be promoted. */
 export const PROMOTE_LAG_ENTRIES_MAX = 1000;
+/** Election timeouts after which an unacknowledged snapshot is offered again. */
+export const SNAPSHOT_RETRY_ELECTION_TIMEOUTS = 5;
 /** A committed-entries batch handed out by one ready(), in bytes (one oversized entry still goes). */
 export const COMMITTED_BATCH_BYTES_MAX = 8 * 1024 * 1024;
 

@@ -1,0 +1,261 @@
+// Unit tests of the core through a tiny synchronous driver. The simulator (test/sim) is the main
+// evidence; these pin the Ready contract and the basic flows.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Raft, bootstrapState, emptyBootState, type RaftBootState } from './raft.js';
+import { RaftError } from './errors.js';
+import { AssertionError } from './assert.js';
+import { decodeMembership, voters } from './membership.js';
+import type { Entry, HardState, LogIndex, Member, Message, NodeId } from './types.js';
+
+const id = (s: string): NodeId => s as NodeId;
+
+function lcg(seed: number) {
+  let x = seed >>> 0;
+  return { nextInt: (max: number) => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % max) };
+}
+
+interface TestNode {
+  raft: Raft;
+  hard: HardState;
+  log: Entry[];
+  applied: Entry[];
+  reads: string[];
+}
+
+class Cluster {
+  nodes = new Map<NodeId, TestNode>();
+  queue: Message[] = [];
+  cut = new Set<NodeId>();
+  sent: Message[] = [];
+
+  add(name: string, boot: RaftBootState): TestNode {
+    const n: TestNode = {
+      raft: new Raft({ id: id(name), electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, random: lcg(name.charCodeAt(0)) }, boot),
+      hard: boot.hardState,
+      log: [...boot.entries],
+      applied: [],
+      reads: [],
+    };
+    this.nodes.set(id(name), n);
+    return n;
+  }
+
+  get(name: string): TestNode {
+    const n = this.nodes.get(id(name));
+    assert.ok(n);
+    return n;
+  }
+
+  /** Processes every Ready and delivers every message until nothing moves. */
+  stabilize(): void {
+    for (let round = 0; round < 10_000; round++) {
+      let moved = false;
+      for (const n of this.nodes.values()) {
+        while (n.raft.hasReady()) {
+          moved = true;
+          const rd = n.raft.ready();
+          for (const e of rd.entries) {
+            n.log.length = e.index - 1;
+            n.log.push(e);
+          }
+          if (rd.hardState) n.hard = rd.hardState;
+          for (const m of rd.messages) {
+            this.sent.push(m);
+            this.queue.push(m);
+          }
+          n.applied.push(...rd.committedEntries);
+          n.reads.push(...rd.readStates.map((r) => r.context));
+          n.raft.advance(rd);
+        }
+      }
+      const batch = this.queue;
+      this.queue = [];
+      for (const m of batch) {
+        if (this.cut.has(m.from) || this.cut.has(m.to)) continue;
+        moved = true;
+        this.nodes.get(m.to)?.raft.step(m);
+      }
+      if (!moved) return;
+    }
+    assert.fail('cluster did not stabilize');
+  }
+
+  tickAll(times: number): void {
+    for (let i = 0; i < times; i++) {
+      for (const n of this.nodes.values()) n.raft.tick();
+      this.stabilize();
+    }
+  }
+
+  leader(): TestNode | undefined {
+    const ls = [...this.nodes.values()].filter((n) => n.raft.status().role === 'leader' && !this.cut.has(n.raft.id));
+    assert.ok(ls.length <= 1, 'at most one reachable leader');
+    return ls[0];
+  }
+}
+
+const members = (...names: string[]): Member[] => names.map((n) => ({ id: id(n), address: `${n}:1`, role: 'voter' as const }));
+const data = (s: string) => new TextEncoder().encode(s);
+const text = (e: Entry) => new TextDecoder().decode(e.data);
+
+function threeNodes(): Cluster {
+  const c = new Cluster();
+  for (const n of ['a', 'b', 'c']) c.add(n, bootstrapState(members('a', 'b', 'c')));
+  return c;
+}
+
+test('a three-node cluster elects one leader and commits a proposal on every node', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  const l = c.leader();
+  assert.equal(l?.raft.id, 'a');
+  assert.equal(l?.raft.status().term, 2);
+  const t = l.raft.propose(data('x=1'));
+  c.stabilize();
+  c.tickAll(1); // the heartbeat announces the commit to followers
+  for (const n of c.nodes.values()) {
+    const e = n.applied.find((x) => x.index === t.index);
+    assert.ok(e, `${n.raft.id} applied the proposal`);
+    assert.equal(e.term, t.term);
+    assert.equal(text(e), 'x=1');
+  }
+});
+
+test('pre-vote: a node that cannot win does not raise its term', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  c.cut.add(id('c'));
+  c.tickAll(50);
+  assert.equal(c.get('c').raft.status().term, 2, 'the isolated node stayed in term 2');
+  c.cut.clear();
+  c.tickAll(5);
+  assert.equal(c.leader()?.raft.id, 'a', 'the leader was not disrupted');
+  assert.equal(c.get('a').raft.status().term, 2);
+});
+
+test('check-quorum: a leader cut off from its followers steps down', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  c.cut.add(id('a'));
+  c.tickAll(25);
+  assert.notEqual(c.get('a').raft.status().role, 'leader');
+  const l = c.leader();
+  assert.ok(l && l.raft.id !== 'a', 'the majority elected a new leader');
+});
+
+test('a proposal to a follower is refused with the leader named', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  assert.throws(
+    () => c.get('b').raft.propose(data('x')),
+    (e: unknown) => e instanceof RaftError && e.code === 'not-leader' && e.leader === 'a',
+  );
+});
+
+test('ready() twice without advance() is an assertion failure', () => {
+  const c = threeNodes();
+  const r = c.get('a').raft;
+  r.campaign();
+  r.ready();
+  assert.throws(() => r.ready(), AssertionError);
+});
+
+test('membership: a learner joins, is promoted, a voter is removed; one change at a time', () => {
+  const c = new Cluster();
+  c.add('a', bootstrapState(members('a')));
+  c.get('a').raft.campaign();
+  c.stabilize();
+  const a = c.get('a').raft;
+  assert.equal(a.status().role, 'leader');
+  c.add('b', emptyBootState());
+  a.proposeMembership({ kind: 'add-learner', id: id('b'), address: 'b:1' });
+  c.stabilize();
+  c.tickAll(3);
+  const b = c.get('b').raft;
+  assert.equal(b.status().membership.members.find((m) => m.id === 'b')?.role, 'learner');
+  assert.equal(b.status().commit, a.status().commit, 'the learner caught up');
+  a.proposeMembership({ kind: 'promote', id: id('b') });
+  c.stabilize();
+  c.tickAll(2);
+  assert.deepEqual(voters(a.status().membership), ['a', 'b']);
+  assert.deepEqual(voters(b.status().membership), ['a', 'b']);
+  // The leader removes itself: it keeps leading until the removal commits, then steps down.
+  a.proposeMembership({ kind: 'remove', id: id('a') });
+  c.stabilize();
+  c.tickAll(2);
+  assert.notEqual(a.status().role, 'leader');
+  c.tickAll(40);
+  assert.equal(b.status().role, 'leader', 'the remaining voter took over');
+  assert.deepEqual(voters(b.status().membership), ['b']);
+});
+
+test('a second membership change is refused while the first is uncommitted', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  const a = c.get('a').raft;
+  a.proposeMembership({ kind: 'add-learner', id: id('d'), address: 'd:1' });
+  assert.ok(a.status().membership.members.some((m) => m.id === 'd'), 'in effect once appended');
+  assert.throws(
+    () => a.proposeMembership({ kind: 'add-learner', id: id('e'), address: 'e:1' }),
+    (e: unknown) => e instanceof RaftError && e.code === 'membership-change-pending',
+  );
+  c.stabilize();
+  assert.equal(a.status().pendingMembershipIndex, 0);
+  a.proposeMembership({ kind: 'add-learner', id: id('e'), address: 'e:1' });
+});
+
+test('removing a voter is refused when the remaining live voters could not commit', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  c.tickAll(2);
+  c.cut.add(id('c'));
+  c.tickAll(12);
+  const a = c.get('a').raft;
+  assert.equal(a.status().role, 'leader');
+  assert.throws(
+    () => a.proposeMembership({ kind: 'remove', id: id('b') }),
+    (e: unknown) => e instanceof RaftError && e.code === 'quorum-would-be-lost',
+  );
+  // Removing the dead one is fine.
+  a.proposeMembership({ kind: 'remove', id: id('c') });
+});
+
+test('leadership transfer hands over to the target', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  c.get('a').raft.transferLeadership(id('c'));
+  c.stabilize();
+  assert.equal(c.leader()?.raft.id, 'c');
+  assert.equal(c.get('c').raft.status().term, 3);
+});
+
+test('ReadIndex: a read is released only after a heartbeat round confirms leadership', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  const a = c.get('a');
+  a.raft.readIndex('r1');
+  a.raft.readIndex('r2');
+  const before = c.sent.length;
+  c.stabilize();
+  assert.deepEqual(a.reads, ['r1', 'r2']);
+  const heartbeats = c.sent.slice(before).filter((m) => m.type === 'heartbeat').length;
+  assert.equal(heartbeats, 2, 'one heartbeat round for both reads');
+});
+
+test('bootstrap writes a committed configuration entry at index 1', () => {
+  const b = bootstrapState(members('x', 'y'));
+  assert.equal(b.entries.length, 1);
+  const e = b.entries[0] as Entry;
+  assert.equal(e.kind, 'config');
+  assert.deepEqual(voters(decodeMembership(e.data)), ['x', 'y']);
+  assert.equal(b.hardState.commit, 1 as LogIndex);
+});
