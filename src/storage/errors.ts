@@ -1,0 +1,103 @@
+// Operating errors of the storage layer. Each has a stable `code` that callers switch on
+// (the node maps them to exit messages and metrics); the message says what to do.
+
+export type StorageErrorCode =
+  /** A WAL record before the tail fails its checksum or does not decode: see WalCorruptionError. */
+  | 'wal-corrupt'
+  /** The WAL's records are individually valid but describe an impossible log (a gap, a missing segment). */
+  | 'wal-inconsistent'
+  /** A write or fsync of the WAL failed; the WAL refuses further writes until the process restarts. */
+  | 'wal-failed'
+  /** The storage (or one of its parts) was used after close(). */
+  | 'storage-closed'
+  /** A snapshot file fails its header or body checksum, or its size is wrong: see SnapshotCorruptionError. */
+  | 'snapshot-corrupt'
+  /** The WAL names an installed snapshot whose file is not in the snapshot directory. */
+  | 'snapshot-missing'
+  /** A received snapshot chunk does not continue where the previous one ended. */
+  | 'snapshot-offset-mismatch'
+  /** A received snapshot was committed before all of its bytes arrived, or got more bytes than announced. */
+  | 'snapshot-incomplete'
+  /** A received snapshot's bytes do not match the checksum its sender announced. */
+  | 'snapshot-checksum-mismatch'
+  /** The data directory belongs to another node or cluster: see DataDirMismatchError. */
+  | 'data-dir-mismatch'
+  /** The data directory was written by an unknown format version, or its meta.json is unreadable. */
+  | 'data-dir-unsupported'
+  /** Another live process holds the data directory's lock: see DataDirLockedError. */
+  | 'data-dir-locked';
+
+export class StorageError extends Error {
+  override readonly name: string = 'StorageError';
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A damaged WAL record that is not the torn tail of the last segment. Never skipped: the node stops. */
+export class WalCorruptionError extends StorageError {
+  override readonly name = 'WalCorruptionError';
+  constructor(
+    /** Path of the segment file. */
+    readonly file: string,
+    /** Byte offset of the damaged record's header in that file. */
+    readonly offsetBytes: number,
+    reason: string,
+  ) {
+    super(
+      'wal-corrupt',
+      `WAL segment ${file} is corrupt at byte offset ${offsetBytes} (${reason}), and valid data follows it, ` +
+        'so this is not a torn write at the tail. The node will not start on a damaged log. Restore this ' +
+        "node's data directory from a backup, or remove it and re-add the node so it catches up from the leader.",
+    );
+  }
+}
+
+/** A snapshot file whose header or body does not match its checksums. */
+export class SnapshotCorruptionError extends StorageError {
+  override readonly name = 'SnapshotCorruptionError';
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(
+      'snapshot-corrupt',
+      `snapshot file ${file} is corrupt (${reason}). Remove this node's data directory and re-add the ` +
+        'node so that it receives a fresh snapshot from the leader.',
+    );
+  }
+}
+
+export class DataDirMismatchError extends StorageError {
+  override readonly name = 'DataDirMismatchError';
+  constructor(
+    readonly dir: string,
+    readonly field: 'nodeId' | 'clusterId',
+    readonly stored: string,
+    readonly expected: string,
+  ) {
+    super(
+      'data-dir-mismatch',
+      `data directory ${dir} belongs to ${field} "${stored}", not "${expected}". Point this node at its own ` +
+        'data directory, or give it an empty one to join as a new member.',
+    );
+  }
+}
+
+export class DataDirLockedError extends StorageError {
+  override readonly name = 'DataDirLockedError';
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+  ) {
+    super(
+      'data-dir-locked',
+      `data directory ${dir} is in use by process ${pid}. Stop that process first; two processes must ` +
+        'never share one data directory.',
+    );
+  }
+}
