@@ -1,0 +1,220 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { index, nodeId, term } from '../raft/types.js';
+import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
+import { StorageError, WalCorruptionError } from './errors.js';
+import { openWal } from './wal.js';
+import type { WalOptions } from './wal.js';
+import { encodeRecord } from './wal-record.js';
+
+const root = await mkdtemp(join(tmpdir(), 'kuberaft-wal-'));
+after(() => rm(root, { recursive: true, force: true }));
+let dirs = 0;
+const freshDir = (): string => join(root, `wal-${++dirs}`);
+
+const entry = (i: number, t: number, data = `value-${i}-${t}`): Entry => ({
+  index: index(i),
+  term: term(t),
+  kind: 'normal',
+  data: new TextEncoder().encode(data),
+});
+const range = (from: number, to: number, t: number): Entry[] => Array.from({ length: to - from + 1 }, (_, k) => entry(from + k, t));
+const hs = (t: number, commit: number, vote?: string): HardState => ({ term: term(t), vote: vote === undefined ? undefined : nodeId(vote), commit: index(commit) });
+const meta = (i: number, t: number): SnapshotMeta => ({
+  index: index(i),
+  term: term(t),
+  membership: { members: [{ id: nodeId('a'), address: '127.0.0.1:1', role: 'voter' }] },
+});
+
+async function reopen(dir: string, options: WalOptions = {}): Promise<Awaited<ReturnType<typeof openWal>>> {
+  const result = await openWal(dir, options);
+  await result.wal.close();
+  return result;
+}
+
+test('a new WAL is empty, and reopening returns exactly what was appended', async () => {
+  const dir = freshDir();
+  const { wal, boot, notes } = await openWal(dir);
+  assert.deepEqual(boot, { hardState: hs(0, 0), snapshot: undefined, entries: [] });
+  assert.deepEqual(notes, []);
+  await wal.append(range(1, 3, 1), hs(1, 0, 'a'));
+  await wal.append([entry(4, 1, '')], hs(1, 3, 'a'));
+  await wal.append([], hs(2, 3));
+  await wal.close();
+  const again = await reopen(dir);
+  assert.deepEqual(again.boot, { hardState: hs(2, 3), snapshot: undefined, entries: [...range(1, 3, 1), entry(4, 1, '')] });
+  await assert.rejects(wal.append([entry(5, 2)]), (e: unknown) => e instanceof StorageError && e.code === 'storage-closed');
+});
+
+test('group commit: 100 concurrent appends share few fsyncs, and each resolves only after an fsync that began after it', async () => {
+  const dir = freshDir();
+  const events: string[] = [];
+  const { wal } = await openWal(dir, { onFsync: (seconds) => {
+    assert.ok(seconds >= 0 && seconds < 60);
+    events.push('fsync');
+  } });
+  const appends: Promise<void>[] = [];
+  for (let i = 1; i <= 100; i++) {
+    const calledAt = events.length;
+    events.push(`call ${i}`);
+    appends.push(
+      wal.append([entry(i, 1)], hs(1, 0)).then(() => {
+        assert.ok(events.slice(calledAt + 1).includes('fsync'), `append ${i} resolved before any fsync after it`);
+        events.push(`done ${i}`);
+      }),
+    );
+    // Spread the calls over several event-loop turns so that some arrive while an fsync runs.
+    if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(appends);
+  const fsyncs = events.filter((e) => e === 'fsync').length;
+  assert.ok(fsyncs >= 1 && fsyncs <= 20, `expected far fewer fsyncs than appends, got ${fsyncs}`);
+  // Resolution follows call order.
+  const done = events.filter((e) => e.startsWith('done')).map((e) => Number(e.split(' ')[1]));
+  assert.deepEqual(done, range(1, 100, 1).map((e) => e.index));
+  await wal.close();
+  assert.deepEqual((await reopen(dir)).boot.entries, range(1, 100, 1));
+});
+
+test('suffix replacement across segment boundaries', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 300 });
+  for (let i = 1; i <= 30; i++) await wal.append([entry(i, 1)], hs(1, 5));
+  const before = wal.segments().length;
+  assert.ok(before >= 5, `expected several segments, got ${before}`);
+  // A new leader's entries replace 8.. (written many segments ago), then the log grows again.
+  await wal.append(range(8, 12, 2), hs(2, 5));
+  await wal.append(range(13, 14, 2), hs(2, 9));
+  // And a replacement of the last few only.
+  await wal.append([entry(14, 3, 'replaced')], hs(3, 9));
+  await wal.close();
+  const { boot } = await reopen(dir, { segmentSizeMaxBytes: 300 });
+  assert.deepEqual(boot, { hardState: hs(3, 9), snapshot: undefined, entries: [...range(1, 7, 1), ...range(8, 13, 2), entry(14, 3, 'replaced')] });
+});
+
+test('appends that would replace committed entries or leave a gap are programmer errors', async () => {
+  const { wal } = await openWal(freshDir());
+  await wal.append(range(1, 5, 1), hs(1, 3));
+  assert.throws(() => void wal.append([entry(7, 1)]), /gap/);
+  assert.throws(() => void wal.append([entry(3, 2)]), /committed/);
+  await wal.close();
+});
+
+test('rollover, snapshot marker and compaction delete old segments and keep the state', async () => {
+  const dir = freshDir();
+  const options = { segmentSizeMaxBytes: 400 };
+  const { wal } = await openWal(dir, options);
+  await wal.append(range(1, 60, 1), hs(1, 0, 'a'));
+  for (let i = 61; i <= 80; i++) await wal.append([entry(i, 2)], hs(2, i - 1, 'b'));
+  const segmentsBefore = wal.segments();
+  assert.ok(segmentsBefore.length >= 8);
+  await assert.rejects(async () => wal.compact(index(50)), /durable snapshot marker/);
+  await wal.recordSnapshot(meta(50, 1), true);
+  const deleted = await wal.compact(index(50));
+  assert.ok(deleted.length >= 2, `expected old segments deleted, got ${deleted.length}`);
+  const remaining = wal.segments();
+  assert.deepEqual(deleted, segmentsBefore.slice(0, deleted.length).map((s) => s.path));
+  // Every deleted segment held only entries <= 50; the oldest kept one starts at or below 51.
+  assert.ok((remaining[1]?.firstIndex ?? 0) - 1 > 50);
+  assert.ok((remaining[0]?.firstIndex ?? 0) <= 51);
+  await wal.append([entry(81, 2)], hs(2, 80, 'b'));
+  await wal.close();
+  const { boot } = await reopen(dir, options);
+  assert.deepEqual(boot, { hardState: hs(2, 80, 'b'), snapshot: meta(50, 1), entries: [...range(51, 60, 1), ...range(61, 81, 2)] });
+
+  // Compacting everything up to the last segment keeps that segment, whose header carries the state.
+  const second = await openWal(dir, options);
+  await second.wal.recordSnapshot(meta(81, 2), true);
+  await second.wal.compact(index(81));
+  assert.ok(second.wal.segments().length <= 2);
+  await second.wal.close();
+  assert.deepEqual((await reopen(dir, options)).boot, { hardState: hs(2, 80, 'b'), snapshot: meta(81, 2), entries: [] });
+});
+
+test('a received snapshot replaces the log; entries follow it', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 500 });
+  await wal.append(range(1, 40, 1), hs(1, 10));
+  await wal.recordSnapshot(meta(100, 3), false);
+  await wal.append(range(101, 103, 3), hs(3, 100));
+  assert.equal(wal.lastIndex, 103);
+  await wal.compact(index(100));
+  await wal.close();
+  const { boot } = await reopen(dir);
+  assert.deepEqual(boot, { hardState: hs(3, 100), snapshot: meta(100, 3), entries: range(101, 103, 3) });
+});
+
+test('a flipped byte before the tail stops recovery with WalCorruptionError naming file and offset', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir);
+  for (let i = 1; i <= 10; i++) await wal.append([entry(i, 1)], hs(1, 0));
+  await wal.close();
+  const [segment] = wal.segments();
+  assert.ok(segment !== undefined);
+  const bytes = await readFile(segment.path);
+  // The fourth entry record starts after three (entry + hard state) pairs.
+  const pair = encodeRecord({ type: 'entry', entry: entry(1, 1) }).length + encodeRecord({ type: 'hard-state', hardState: hs(1, 0) }).length;
+  const offset = 3 * pair;
+  bytes[offset + 12] = (bytes[offset + 12] as number) ^ 0xff;
+  await writeFile(segment.path, bytes);
+  await assert.rejects(openWal(dir), (e: unknown) => {
+    assert.ok(e instanceof WalCorruptionError);
+    assert.equal(e.code, 'wal-corrupt');
+    assert.equal(e.file, segment.path);
+    assert.equal(e.offsetBytes, offset);
+    assert.ok(e.message.includes(segment.path) && e.message.includes(`offset ${offset}`) && /re-add the node/.test(e.message));
+    return true;
+  });
+  // Nothing was repaired behind the operator's back.
+  assert.deepEqual(await readFile(segment.path), bytes);
+});
+
+test('a flipped byte in the last record is a torn tail: truncated, reported, and the log goes on', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir);
+  for (let i = 1; i <= 5; i++) await wal.append([entry(i, 1)]);
+  await wal.close();
+  const [segment] = wal.segments();
+  assert.ok(segment !== undefined);
+  const bytes = await readFile(segment.path);
+  const lastLength = encodeRecord({ type: 'entry', entry: entry(5, 1) }).length;
+  bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x01;
+  await writeFile(segment.path, bytes);
+  const logged: string[] = [];
+  const { wal: repaired, boot, notes } = await openWal(dir, { onNote: (n) => logged.push(n) });
+  assert.deepEqual(boot.entries, range(1, 4, 1));
+  assert.equal(notes.length, 1);
+  assert.deepEqual(logged, notes);
+  assert.match(notes[0] ?? '', new RegExp(`${segment.path} at byte offset ${bytes.length - lastLength}: dropped ${lastLength} bytes \\(checksum mismatch`));
+  await repaired.append([entry(5, 2, 'again')]);
+  await repaired.close();
+  const again = await reopen(dir);
+  assert.deepEqual(again.boot.entries, [...range(1, 4, 1), entry(5, 2, 'again')]);
+  assert.deepEqual(again.notes, []);
+});
+
+test('damage at the end of a segment that is not the last is corruption, not a torn tail', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 200 });
+  for (let i = 1; i <= 12; i++) await wal.append([entry(i, 1)]);
+  await wal.close();
+  const [first] = wal.segments();
+  assert.ok(first !== undefined && wal.segments().length >= 3);
+  const bytes = await readFile(first.path);
+  await writeFile(first.path, bytes.subarray(0, bytes.length - 1));
+  await assert.rejects(openWal(dir), (e: unknown) => e instanceof WalCorruptionError && e.file === first.path);
+});
+
+test('a missing segment in the middle is refused', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 200 });
+  for (let i = 1; i <= 12; i++) await wal.append([entry(i, 1)]);
+  await wal.close();
+  const middle = wal.segments()[1];
+  assert.ok(middle !== undefined);
+  await rm(middle.path);
+  await assert.rejects(openWal(dir), (e: unknown) => e instanceof StorageError && e.code === 'wal-inconsistent' && e.message.includes('missing segments'));
+});
