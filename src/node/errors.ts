@@ -1,0 +1,98 @@
+// Errors a node reports to clients. Each has a stable code and an HTTP status; they cross the
+// forwarding hop unchanged, so a client sees the leader's error as if it had asked the leader.
+import { RaftError, type RaftErrorCode } from '../raft/errors.js';
+import { assertNever } from '../raft/assert.js';
+
+export type NodeErrorCode =
+  | RaftErrorCode
+  | 'bad-request'
+  | 'too-large'
+  | 'not-found'
+  | 'unauthorized'
+  | 'already-initialized'
+  | 'not-initialized'
+  /** The request timed out after it was proposed: it may or may not have been committed. */
+  | 'maybe-committed'
+  /** The proposal was overwritten by a new leader: it was not committed; retry. */
+  | 'proposal-dropped'
+  /** The read could not be confirmed (leadership changed); retry. */
+  | 'read-dropped'
+  /** The leader could not be reached to forward the request. */
+  | 'leader-unreachable'
+  | 'shutting-down'
+  | 'timeout'
+  | 'internal';
+
+export class NodeError extends Error {
+  override readonly name = 'NodeError';
+  constructor(
+    readonly code: NodeErrorCode,
+    message: string,
+    readonly leader?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function httpStatus(code: NodeErrorCode): number {
+  switch (code) {
+    case 'bad-request':
+    case 'invalid-argument':
+    case 'wrong-role':
+    case 'learner-not-caught-up':
+      return 400;
+    case 'unauthorized':
+      return 401;
+    case 'not-found':
+    case 'unknown-member':
+      return 404;
+    case 'membership-change-pending':
+    case 'member-exists':
+    case 'already-initialized':
+    case 'quorum-would-be-lost':
+      return 409;
+    case 'too-large':
+      return 413;
+    case 'too-many-uncommitted':
+      return 429;
+    case 'not-leader':
+    case 'transfer-in-progress':
+    case 'not-initialized':
+    case 'proposal-dropped':
+    case 'read-dropped':
+    case 'leader-unreachable':
+    case 'shutting-down':
+      return 503;
+    case 'maybe-committed':
+    case 'timeout':
+      return 504;
+    case 'internal':
+      return 500;
+    default:
+      return assertNever(code, 'error code');
+  }
+}
+
+const NODE_ERROR_CODES: ReadonlySet<string> = new Set<NodeErrorCode>([
+  'not-leader', 'transfer-in-progress', 'membership-change-pending', 'unknown-member', 'member-exists', 'wrong-role',
+  'learner-not-caught-up', 'quorum-would-be-lost', 'too-many-uncommitted', 'invalid-argument', 'bad-request', 'too-large',
+  'not-found', 'unauthorized', 'already-initialized', 'not-initialized', 'maybe-committed', 'proposal-dropped', 'read-dropped',
+  'leader-unreachable', 'shutting-down', 'timeout', 'internal',
+]);
+
+export function isNodeErrorCode(s: string): s is NodeErrorCode {
+  return NODE_ERROR_CODES.has(s);
+}
+
+/** Converts anything thrown by a lower layer into a NodeError; unknown errors become 'internal'. */
+export function toNodeError(e: unknown): NodeError {
+  if (e instanceof NodeError) return e;
+  if (e instanceof RaftError) return new NodeError(e.code, e.message, e.leader);
+  if (e instanceof Error && 'code' in e && typeof e.code === 'string') {
+    const code = e.code;
+    if (code === 'key-too-large' || code === 'value-too-large') return new NodeError('too-large', e.message);
+    if (isNodeErrorCode(code)) return new NodeError(code, e.message);
+    if (code.startsWith('invalid') || code.startsWith('malformed') || code.endsWith('-invalid')) return new NodeError('bad-request', e.message);
+  }
+  return new NodeError('internal', e instanceof Error ? e.message : String(e));
+}

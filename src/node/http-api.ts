@@ -1,0 +1,339 @@
+// The node's HTTP API (client and admin on one port). It only translates between HTTP and
+// NodeRequest/NodeResponse; what a request does is the node's business (service.ts).
+// Nothing a client sends may crash the process: every handler's failure becomes a JSON error.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import { KEY_SIZE_MAX_BYTES, LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
+import { NodeError, httpStatus, toNodeError } from './errors.js';
+import type { Consistency, MemberView, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
+
+/** JSON request bodies are small admin documents or CAS values (a value plus its expectation, as text). */
+export const JSON_BODY_MAX_BYTES = 2 * VALUE_SIZE_MAX_BYTES + 64 * 1024;
+/** Default page size of `GET /v1/kv?prefix=`. */
+export const LIST_LIMIT_DEFAULT = 100;
+export const SERVED_BY_HEADER = 'X-Kuberaft-Served-By';
+export const REVISION_HEADER = 'X-Kuberaft-Revision';
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+export interface StatusBody {
+  readonly id: string;
+  readonly version: string;
+  readonly pid: number;
+  readonly clusterId: string | null;
+  readonly state: 'joining' | 'member' | 'removed';
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly snapshotSizeBytes: number;
+  readonly pendingMembershipIndex: number;
+  readonly members: readonly (MemberView & { readonly matchIndex: number | null })[];
+}
+
+/** What the HTTP layer needs from the node. */
+export interface NodeApi {
+  readonly id: string;
+  readonly adminToken: string | undefined;
+  execute(req: NodeRequest): Promise<Served<NodeResponse>>;
+  status(): StatusBody;
+  digest(): { index: number; digest: string };
+  bootstrap(): Promise<{ clusterId: string }>;
+  /** Live: the process serves requests. */
+  isLive(): boolean;
+  /** Ready: a member that has caught up, or an empty node waiting to be added. */
+  readiness(): { ready: boolean; reason: string };
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+function sendError(res: Response, servedBy: string, e: unknown): void {
+  const err = toNodeError(e);
+  const body: { code: string; message: string; leader?: string } = { code: err.code, message: err.message };
+  if (err.leader !== undefined) body.leader = err.leader;
+  res.status(httpStatus(err.code)).set(SERVED_BY_HEADER, servedBy).json({ error: body });
+}
+
+function keyOf(req: Request): string {
+  const raw: unknown = req.params.key;
+  const key = Array.isArray(raw) ? raw.join('/') : typeof raw === 'string' ? raw : '';
+  if (key.length === 0) throw new NodeError('bad-request', 'the key must not be empty: use /v1/kv/<key>');
+  if (Buffer.byteLength(key) > KEY_SIZE_MAX_BYTES) throw new NodeError('too-large', `keys are at most ${KEY_SIZE_MAX_BYTES} bytes`);
+  return key;
+}
+
+function consistencyOf(req: Request): Consistency {
+  const c = req.query.consistency;
+  if (c === undefined || c === 'linearizable') return 'linearizable';
+  if (c === 'serializable') return 'serializable';
+  throw new NodeError('bad-request', 'consistency must be "linearizable" (default) or "serializable"');
+}
+
+function requestIdOf(req: Request): RequestIdWire | undefined {
+  const h = req.get(REQUEST_ID_HEADER);
+  if (h === undefined) return undefined;
+  const m = /^(.{1,128}):([1-9][0-9]{0,15})$/.exec(h);
+  if (m === null || m[1] === undefined || m[2] === undefined)
+    throw new NodeError('bad-request', `${REQUEST_ID_HEADER} must be "<client id>:<positive sequence number>"`);
+  const seq = Number(m[2]);
+  if (!Number.isSafeInteger(seq)) throw new NodeError('bad-request', `${REQUEST_ID_HEADER}: sequence number too large`);
+  return { client: m[1], seq };
+}
+
+function bodyBytes(req: Request): Uint8Array {
+  const b: unknown = req.body;
+  if (b instanceof Buffer) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  // express.raw leaves the body undefined when there is none: an empty value.
+  return new Uint8Array(0);
+}
+
+function jsonBody(req: Request): Record<string, unknown> {
+  const b: unknown = req.body;
+  if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Buffer)
+    throw new NodeError('bad-request', 'the body must be a JSON object (Content-Type: application/json)');
+  return b as Record<string, unknown>;
+}
+
+function stringField(o: Record<string, unknown>, name: string): string {
+  const v = o[name];
+  if (typeof v !== 'string' || v.length === 0) throw new NodeError('bad-request', `field "${name}" must be a non-empty string`);
+  return v;
+}
+
+function expectKind<K extends NodeResponse['kind']>(r: NodeResponse, kind: K): Extract<NodeResponse, { kind: K }> {
+  if (r.kind !== kind) throw new NodeError('internal', `expected a ${kind} response, got ${r.kind}`);
+  return r as Extract<NodeResponse, { kind: K }>;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+const encoder = new TextEncoder();
+
+export function createHttpApp(node: NodeApi): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  const handle =
+    (fn: (req: Request, res: Response) => Promise<void> | void) =>
+    (req: Request, res: Response): void => {
+      Promise.resolve()
+        .then(() => fn(req, res))
+        .catch((e: unknown) => sendError(res, node.id, e));
+    };
+
+  const requireAdmin = (req: Request): void => {
+    const token = node.adminToken;
+    if (token === undefined) return;
+    const h = req.get('authorization') ?? '';
+    const given = h.startsWith('Bearer ') ? h.slice('Bearer '.length) : '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    if (a.length !== b.length || !timingSafeEqual(a, b))
+      throw new NodeError('unauthorized', 'this endpoint needs "Authorization: Bearer <admin token>"');
+  };
+
+  const run = async (req: NodeRequest, res: Response): Promise<NodeResponse> => {
+    const served = await node.execute(req);
+    res.set(SERVED_BY_HEADER, served.servedBy);
+    return served.result;
+  };
+
+  const raw = express.raw({ type: () => true, limit: VALUE_SIZE_MAX_BYTES });
+  const json = express.json({ limit: JSON_BODY_MAX_BYTES, type: () => true });
+
+  // ---- key-value
+  app.put(
+    '/v1/kv/*key',
+    raw,
+    handle(async (req, res) => {
+      const key = keyOf(req);
+      const requestId = requestIdOf(req);
+      const r = expectKind(await run({ kind: 'put', key, value: bodyBytes(req), ...(requestId ? { requestId } : {}) }, res), 'put');
+      res.json({ revision: r.revision });
+    }),
+  );
+  app.get(
+    '/v1/kv/*key',
+    handle(async (req, res) => {
+      const r = expectKind(await run({ kind: 'get', key: keyOf(req), consistency: consistencyOf(req) }, res), 'get');
+      if (r.value === null) throw new NodeError('not-found', 'no such key');
+      res.set(REVISION_HEADER, String(r.revision)).type('application/octet-stream').send(Buffer.from(r.value));
+    }),
+  );
+  app.delete(
+    '/v1/kv/*key',
+    handle(async (req, res) => {
+      const requestId = requestIdOf(req);
+      const r = expectKind(await run({ kind: 'delete', key: keyOf(req), ...(requestId ? { requestId } : {}) }, res), 'delete');
+      res.json({ deleted: r.deleted, revision: r.revision });
+    }),
+  );
+  app.post(
+    '/v1/kv/*key',
+    json,
+    handle(async (req, res) => {
+      const parts = req.params.key;
+      const segments = Array.isArray(parts) ? parts : [];
+      if (segments.length < 2 || segments[segments.length - 1] !== 'cas')
+        throw new NodeError('bad-request', 'POST is only for compare-and-swap: POST /v1/kv/<key>/cas');
+      const key = segments.slice(0, -1).join('/');
+      const body = jsonBody(req);
+      const expected = body.expected;
+      if (expected !== null && typeof expected !== 'string') throw new NodeError('bad-request', 'field "expected" must be a string or null');
+      if (typeof body.value !== 'string') throw new NodeError('bad-request', 'field "value" must be a string');
+      const requestId = requestIdOf(req);
+      const r = expectKind(
+        await run(
+          {
+            kind: 'cas',
+            key,
+            expected: expected === null ? null : encoder.encode(expected),
+            value: encoder.encode(body.value),
+            ...(requestId ? { requestId } : {}),
+          },
+          res,
+        ),
+        'cas',
+      );
+      res.json({ ok: r.ok, revision: r.revision });
+    }),
+  );
+  app.get(
+    '/v1/kv',
+    handle(async (req, res) => {
+      const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
+      const limitRaw = req.query.limit;
+      const limit = limitRaw === undefined ? LIST_LIMIT_DEFAULT : Number(limitRaw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX)
+        throw new NodeError('bad-request', `limit must be an integer in 1..${LIST_LIMIT_MAX}`);
+      const r = expectKind(await run({ kind: 'list', prefix, limit, consistency: consistencyOf(req) }, res), 'list');
+      res.json({ items: r.items.map((i) => ({ key: i.key, value: utf8.decode(i.value), revision: i.revision })), more: r.more });
+    }),
+  );
+
+  // ---- status
+  app.get(
+    '/v1/status',
+    handle((_req, res) => {
+      res.set(SERVED_BY_HEADER, node.id).json(node.status());
+    }),
+  );
+  app.get(
+    '/v1/digest',
+    handle((_req, res) => {
+      res.set(SERVED_BY_HEADER, node.id).json(node.digest());
+    }),
+  );
+
+  // ---- membership (admin)
+  const membership = async (req: NodeRequest, res: Response): Promise<void> => {
+    const r = expectKind(await run(req, res), 'membership');
+    res.json({ index: r.index, members: r.members });
+  };
+  app.post(
+    '/v1/bootstrap',
+    handle(async (req, res) => {
+      requireAdmin(req);
+      res.set(SERVED_BY_HEADER, node.id).json(await node.bootstrap());
+    }),
+  );
+  app.get(
+    '/v1/members',
+    handle((_req, res) => {
+      const s = node.status();
+      res.set(SERVED_BY_HEADER, node.id).json({
+        leader: s.leader,
+        members: s.members.map((m) => ({ id: m.id, address: m.address, role: m.role })),
+        pendingMembershipIndex: s.pendingMembershipIndex,
+      });
+    }),
+  );
+  app.post(
+    '/v1/members',
+    json,
+    handle(async (req, res) => {
+      requireAdmin(req);
+      const body = jsonBody(req);
+      const role = body.role ?? 'learner';
+      if (role !== 'learner') throw new NodeError('bad-request', 'new members join as "learner"; promote them once caught up');
+      await membership({ kind: 'add-learner', id: stringField(body, 'id'), address: stringField(body, 'address') }, res);
+    }),
+  );
+  app.post(
+    '/v1/members/:id/promote',
+    handle(async (req, res) => {
+      requireAdmin(req);
+      await membership({ kind: 'promote', id: String(req.params.id) }, res);
+    }),
+  );
+  app.delete(
+    '/v1/members/:id',
+    handle(async (req, res) => {
+      requireAdmin(req);
+      await membership({ kind: 'remove', id: String(req.params.id) }, res);
+    }),
+  );
+  app.post(
+    '/v1/leader/transfer',
+    json,
+    handle(async (req, res) => {
+      requireAdmin(req);
+      const r = expectKind(await run({ kind: 'transfer', to: stringField(jsonBody(req), 'to') }, res), 'transfer');
+      res.json({ leader: r.leader });
+    }),
+  );
+  // The original system's endpoints, kept for its scripts.
+  app.get(
+    '/internal/join',
+    handle(async (req, res) => {
+      requireAdmin(req);
+      const name = req.query.name;
+      const host = req.query.host;
+      if (typeof name !== 'string' || name === '' || typeof host !== 'string' || host === '')
+        throw new NodeError('bad-request', 'use /internal/join?name=<id>&host=<peer host:port>');
+      await membership({ kind: 'join', id: name, address: host }, res);
+    }),
+  );
+  app.get(
+    '/internal/leave',
+    handle(async (req, res) => {
+      requireAdmin(req);
+      const name = req.query.name;
+      if (typeof name !== 'string' || name === '') throw new NodeError('bad-request', 'use /internal/leave?name=<id>&host=<peer host:port>');
+      await membership({ kind: 'leave', id: name }, res);
+    }),
+  );
+
+  // ---- health and metrics
+  app.get('/livez', (_req, res) => {
+    if (node.isLive()) res.type('text/plain').send('ok\n');
+    else res.status(503).type('text/plain').send('shutting down\n');
+  });
+  app.get('/readyz', (_req, res) => {
+    const r = node.readiness();
+    res.status(r.ready ? 200 : 503).type('text/plain').send(`${r.reason}\n`);
+  });
+  app.get(
+    '/metrics',
+    handle(async (_req, res) => {
+      const m = await node.metrics();
+      res.type(m.contentType).send(m.body);
+    }),
+  );
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, node.id, new NodeError('not-found', `no route for ${req.method} ${req.path}; see GET /v1/status and the API reference`));
+  });
+  // Body-parser failures (bad JSON, too large) arrive here with a status of their own.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { status?: unknown; type?: unknown; message?: unknown };
+    if (e.status === 413 || e.type === 'entity.too.large')
+      sendError(res, node.id, new NodeError('too-large', `the body exceeds the limit (values are at most ${VALUE_SIZE_MAX_BYTES} bytes)`));
+    else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      sendError(res, node.id, new NodeError('bad-request', `malformed request body: ${String(e.message)}`));
+    else sendError(res, node.id, err);
+  });
+  return app;
+}
