@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { AssertionError } from '../../src/raft/assert.js';
 import { checkOperations, kvModel } from './index.js';
 import type { KvInput, KvOutput, Model, Operation } from './index.js';
 
@@ -166,6 +167,11 @@ describe('classic histories', () => {
     assert.equal(checkOperations(counter, [op(0, 0, 10, 2), op(1, 1, 5, 1)]).kind, 'ok');
     const bad = checkOperations(counter, [op(0, 0, 1, 2), op(1, 2, 5, 1)]);
     assert.deepEqual(bad, { kind: 'illegal', partition: 0, longestPrefix: [] });
+  });
+
+  test('a history that returns before its call is a bug in the recorder', () => {
+    assert.throws(() => checkOperations(kvModel, [get(0, 5, 4, 'x', undefined)]), AssertionError);
+    assert.throws(() => checkOperations(kvModel, [get(0, Infinity, Infinity, 'x', undefined)]), AssertionError);
   });
 
   test('a pathological history ends with timeout instead of hanging', () => {
