@@ -33,7 +33,7 @@ export type LossReason = 'drop' | 'partition' | 'cut';
 export class Network {
   faults: NetworkFaults;
   /** Partition group per node; nodes absent from the map are in group 0. */
-  private readonly groups = new Map<NodeId, number>();
+  private readonly groups = new Map<string, number>();
   /** Directed cut links, as "from>to". */
   private readonly cuts = new Set<string>();
   /** Messages handed to the network, by type (duplicates are not counted twice). */
@@ -88,13 +88,13 @@ export class Network {
   }
 
   /** Splits the nodes into groups that cannot talk to each other; unlisted nodes join group 0. */
-  partition(groups: readonly (readonly NodeId[])[]): void {
+  partition(groups: readonly (readonly string[])[]): void {
     this.groups.clear();
     groups.forEach((g, i) => g.forEach((id) => this.groups.set(id, i + 1)));
   }
 
   /** Cuts the node off from everyone (both directions), keeping other partitions as they are. */
-  isolate(id: NodeId): void {
+  isolate(id: string): void {
     this.groups.set(id, -1 - this.groups.size);
   }
 
