@@ -259,3 +259,16 @@ test('bootstrap writes a committed configuration entry at index 1', () => {
   assert.deepEqual(voters(decodeMembership(e.data)), ['x', 'y']);
   assert.equal(b.hardState.commit, 1 as LogIndex);
 });
+
+test('bootstrap() on an empty node gives the same state as bootstrapState()', () => {
+  const c = new Cluster();
+  const n = c.add('a', emptyBootState());
+  n.raft.bootstrap(members('a'));
+  assert.throws(() => n.raft.bootstrap(members('a')), (e: unknown) => e instanceof RaftError && e.code === 'invalid-argument');
+  c.stabilize();
+  assert.equal(n.hard.commit, 1);
+  assert.equal(n.log.length, 1);
+  n.raft.campaign();
+  c.stabilize();
+  assert.equal(n.raft.status().role, 'leader');
+});

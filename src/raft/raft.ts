@@ -190,6 +190,21 @@ export class Raft {
     }
   }
 
+  /**
+   * Founds a new cluster on an empty node at run time: the node ends up in exactly the state that
+   * bootstrapState(members) gives at start-up. Refused on a node that has a log or a term.
+   */
+  bootstrap(members: readonly Member[]): void {
+    this.assertNotOutstanding('bootstrap');
+    if (this.log.lastIndex() !== 0 || this.term !== 0)
+      throw new RaftError('invalid-argument', 'only an empty node can found a cluster; this one already has a log');
+    const boot = bootstrapState(members);
+    this.log.appendOwn(boot.entries);
+    this.becomeFollower(boot.hardState.term, NONE);
+    this.log.commitTo(boot.hardState.commit);
+    this.refreshMembership();
+  }
+
   /** Starts an election now, as if the election timeout had elapsed (tests, bootstrap). */
   campaign(): void {
     this.assertNotOutstanding('campaign');

@@ -1,0 +1,366 @@
+// Drives the Raft core on a real node: ticks it on a timer, feeds it messages and requests, and
+// carries out each Ready in the order the contract demands (snapshot → durable entries and hard
+// state → messages → apply → reads). Inputs that arrive while a Ready is being persisted wait in
+// an inbox and go into the next Ready together: one fsync covers all of them (group commit).
+import { performance } from 'node:perf_hooks';
+import type { KvStateMachine} from '../kv/state-machine.js';
+import { type ApplyResult } from '../kv/state-machine.js';
+import { assert } from '../raft/assert.js';
+import type { Raft, RaftStatus } from '../raft/raft.js';
+import type { Ready } from '../raft/ready.js';
+import type { Entry, LogIndex, Member, MembershipChange, Message, NodeId } from '../raft/types.js';
+import type { Logger } from '../log/logger.js';
+import { NodeError } from './errors.js';
+import type { NodeMetrics } from './metrics.js';
+import type { DriverNetwork, DriverStorage } from './ports.js';
+
+/** How long a proposal or read may wait for its outcome before the caller is told "unknown". */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** Inputs held while a Ready is persisted; beyond this, new client requests are refused (back-pressure). */
+export const INBOX_INPUTS_MAX = 100_000;
+
+export interface DriverOptions {
+  readonly tickMs: number;
+  readonly snapshotThresholdEntries: number;
+  readonly snapshotThresholdBytes: number;
+}
+
+interface ProposalWaiter {
+  readonly term: number;
+  readonly startedAt: number;
+  readonly resolve: (r: ApplyResult | undefined) => void;
+  readonly reject: (e: NodeError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  readonly resolve: () => void;
+  readonly reject: (e: NodeError) => void;
+  readonly timer: NodeJS.Timeout;
+  index?: LogIndex;
+}
+
+export class RaftDriver {
+  private inbox: (() => void)[] = [];
+  private pumping = false;
+  private pumpScheduled = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly proposals = new Map<number, ProposalWaiter>();
+  private readonly reads = new Map<string, ReadWaiter>();
+  /** Released reads waiting for the state machine to reach their index, in index order. */
+  private readsAwaitingApply: { context: string; index: LogIndex }[] = [];
+  private readSeq = 0;
+  private lastLeader: NodeId | undefined;
+  private appliedSinceSnapshotEntries = 0;
+  private appliedSinceSnapshotBytes = 0;
+  private statusCache: RaftStatus;
+  private readonly changeListeners = new Set<() => void>();
+  /** A fatal error (storage failure): the node stops serving rather than risk acting on lost writes. */
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly raft: Raft,
+    private readonly storage: DriverStorage,
+    private readonly network: DriverNetwork,
+    readonly sm: KvStateMachine,
+    private readonly log: Logger,
+    private readonly metrics: NodeMetrics | undefined,
+    private readonly options: DriverOptions,
+    private readonly onFatal: (e: Error) => void,
+  ) {
+    this.statusCache = raft.status();
+    this.lastLeader = this.statusCache.leader;
+    network.onMessage((m) => this.enqueue(() => this.raft.step(m)));
+  }
+
+  start(): void {
+    this.ticker = setInterval(() => this.enqueue(() => this.raft.tick()), this.options.tickMs);
+    this.schedulePump();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    const err = new NodeError('shutting-down', 'the node is shutting down; retry on another node');
+    for (const w of this.proposals.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.proposals.clear();
+    for (const w of this.reads.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.reads.clear();
+    // Let an in-flight Ready finish its fsync before the storage closes.
+    while (this.pumping) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** The latest status, refreshed after every Ready. */
+  status(): RaftStatus {
+    return this.statusCache;
+  }
+
+  /** Called after every processed Ready (membership and leadership watchers). */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  fatalError(): Error | undefined {
+    return this.failure;
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  private enqueue(fn: () => void): void {
+    if (this.closed || this.failure) return;
+    this.inbox.push(fn);
+    this.schedulePump();
+  }
+
+  /** Runs `fn` against the core when it is free; resolves with its result. */
+  private call<T>(fn: () => T): Promise<T> {
+    if (this.failure) return Promise.reject(new NodeError('internal', `the node stopped after a storage failure: ${this.failure.message}`));
+    if (this.closed) return Promise.reject(new NodeError('shutting-down', 'the node is shutting down; retry on another node'));
+    if (this.inbox.length >= INBOX_INPUTS_MAX) return Promise.reject(new NodeError('too-many-uncommitted', 'the node is overloaded; retry shortly'));
+    return new Promise<T>((resolve, reject) => {
+      this.enqueue(() => {
+        try {
+          resolve(fn());
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  /** Proposes a state machine command on this node (which must lead); resolves with its result once applied. */
+  async propose(data: Uint8Array): Promise<{ result: ApplyResult | undefined; index: LogIndex }> {
+    const startedAt = performance.now();
+    let ticket;
+    try {
+      ticket = await this.call(() => this.raft.propose(data));
+    } catch (e) {
+      this.metrics?.proposal('refused');
+      throw e;
+    }
+    const result = await this.awaitEntry(ticket.index, ticket.term, startedAt);
+    return { result, index: ticket.index };
+  }
+
+  async proposeMembership(change: MembershipChange): Promise<LogIndex> {
+    const startedAt = performance.now();
+    const ticket = await this.call(() => this.raft.proposeMembership(change));
+    await this.awaitEntry(ticket.index, ticket.term, startedAt);
+    return ticket.index;
+  }
+
+  transferLeadership(to: NodeId): Promise<void> {
+    return this.call(() => this.raft.transferLeadership(to));
+  }
+
+  bootstrap(members: readonly Member[]): Promise<void> {
+    return this.call(() => {
+      this.raft.bootstrap(members);
+      // Found the cluster at once instead of waiting for an election timeout.
+      this.raft.campaign();
+    });
+  }
+
+  /** Resolves once a linearizable read may be served from the local state machine. */
+  async readBarrier(): Promise<void> {
+    const context = `r${++this.readSeq}`;
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(context);
+        reject(new NodeError('timeout', 'the read could not be confirmed in time (no quorum?); retry'));
+      }, REQUEST_TIMEOUT_MS);
+      this.reads.set(context, { resolve, reject, timer });
+    });
+    try {
+      await this.call(() => this.raft.readIndex(context));
+    } catch (e) {
+      const w = this.reads.get(context);
+      if (w) {
+        clearTimeout(w.timer);
+        this.reads.delete(context);
+      }
+      throw e;
+    }
+    return done;
+  }
+
+  private awaitEntry(index: LogIndex, term: number, startedAt: number): Promise<ApplyResult | undefined> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.proposals.delete(index);
+        this.metrics?.proposal('timeout');
+        reject(new NodeError('maybe-committed', `the write at index ${index} did not complete in ${REQUEST_TIMEOUT_MS} ms; it may or may not have been committed`));
+      }, REQUEST_TIMEOUT_MS);
+      this.proposals.set(index, { term, startedAt, resolve, reject, timer });
+    });
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  private schedulePump(): void {
+    if (this.pumping || this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // setImmediate lets every input of the current I/O round join the same Ready.
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping || this.failure) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        const inputs = this.inbox;
+        this.inbox = [];
+        for (const fn of inputs) fn();
+        if (!this.raft.hasReady()) {
+          if (this.inbox.length === 0) break;
+          continue;
+        }
+        const rd = this.raft.ready();
+        await this.handleReady(rd);
+        this.raft.advance(rd);
+        this.afterReady();
+        await this.maybeSnapshot();
+        if (this.closed) break;
+      }
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.failure = err;
+      this.log.error('raft driver stopped: storage or state machine failure', { err });
+      this.onFatal(err);
+    } finally {
+      this.pumping = false;
+    }
+    if (this.inbox.length > 0 && !this.failure) this.schedulePump();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.snapshot !== undefined) {
+      const body = await this.storage.installReceivedSnapshot(rd.snapshot);
+      await this.sm.restore(body);
+      assert(this.sm.appliedIndex === rd.snapshot.index, () => `restored state is at ${this.sm.appliedIndex}, the snapshot at ${rd.snapshot?.index}`);
+      this.appliedSinceSnapshotEntries = 0;
+      this.appliedSinceSnapshotBytes = 0;
+      // Writes whose index the snapshot covers: their outcome is not known here.
+      for (const [index, w] of this.proposals) {
+        if (index <= rd.snapshot.index) {
+          clearTimeout(w.timer);
+          this.proposals.delete(index);
+          w.reject(new NodeError('maybe-committed', 'a snapshot replaced the log before the write was seen applied; it may have been committed'));
+        }
+      }
+      this.log.info('installed snapshot from leader', { index: rd.snapshot.index, snapshotTerm: rd.snapshot.term });
+    }
+    if (rd.entries.length > 0 || rd.hardState !== undefined) await this.storage.append(rd.entries, rd.hardState);
+    for (const m of rd.messages) this.network.send(m);
+    for (const e of rd.committedEntries) this.apply(e);
+    for (const r of rd.readStates) {
+      const w = this.reads.get(r.context);
+      if (w === undefined) continue;
+      if (this.sm.appliedIndex >= r.index) this.finishRead(r.context);
+      else this.readsAwaitingApply.push({ context: r.context, index: r.index });
+    }
+    for (const c of rd.droppedReads) {
+      const w = this.reads.get(c);
+      if (w === undefined) continue;
+      clearTimeout(w.timer);
+      this.reads.delete(c);
+      w.reject(new NodeError('read-dropped', 'leadership changed before the read was confirmed; retry'));
+    }
+    if (this.readsAwaitingApply.length > 0) {
+      const still: { context: string; index: LogIndex }[] = [];
+      for (const r of this.readsAwaitingApply) {
+        if (this.sm.appliedIndex >= r.index) this.finishRead(r.context);
+        else still.push(r);
+      }
+      this.readsAwaitingApply = still;
+    }
+  }
+
+  private finishRead(context: string): void {
+    const w = this.reads.get(context);
+    if (w === undefined) return;
+    clearTimeout(w.timer);
+    this.reads.delete(context);
+    w.resolve();
+  }
+
+  private apply(e: Entry): void {
+    let result: ApplyResult | undefined;
+    if (e.kind === 'normal') {
+      result = this.sm.apply(e.index, e.data);
+      this.appliedSinceSnapshotBytes += e.data.byteLength;
+    } else {
+      this.sm.markApplied(e.index);
+    }
+    this.appliedSinceSnapshotEntries++;
+    const w = this.proposals.get(e.index);
+    if (w === undefined) return;
+    this.proposals.delete(e.index);
+    clearTimeout(w.timer);
+    if (e.term === w.term) {
+      this.metrics?.proposal('committed');
+      this.metrics?.commitSeconds.observe((performance.now() - w.startedAt) / 1000);
+      w.resolve(result);
+    } else {
+      this.metrics?.proposal('dropped');
+      w.reject(new NodeError('proposal-dropped', 'a new leader replaced the write before it was committed; it was not applied, retry'));
+    }
+  }
+
+  private afterReady(): void {
+    this.statusCache = this.raft.status();
+    const leader = this.statusCache.leader;
+    if (leader !== this.lastLeader) {
+      if (leader !== undefined) this.metrics?.leaderChanges.inc();
+      this.log.info('leader changed', { leader: leader ?? null, previous: this.lastLeader ?? null });
+      this.lastLeader = leader;
+    }
+    for (const l of this.changeListeners) l();
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (
+      this.appliedSinceSnapshotEntries < this.options.snapshotThresholdEntries &&
+      this.appliedSinceSnapshotBytes < this.options.snapshotThresholdBytes
+    )
+      return;
+    const index = this.sm.appliedIndex;
+    const meta = this.raft.snapshotMetaAt(index);
+    const started = performance.now();
+    const writer = await this.storage.createSnapshot(meta);
+    try {
+      await this.sm.writeSnapshot((chunk) => writer.write(chunk));
+      await writer.commit();
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    this.raft.compact(index);
+    await this.storage.compact(index);
+    this.appliedSinceSnapshotEntries = 0;
+    this.appliedSinceSnapshotBytes = 0;
+    this.statusCache = this.raft.status();
+    this.log.info('snapshot written and log compacted', {
+      index,
+      sizeBytes: this.storage.latestSnapshot()?.sizeBytes ?? 0,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+
+  /** For messages that must reach the core from outside the network port (tests). */
+  step(m: Message): void {
+    this.enqueue(() => this.raft.step(m));
+  }
+}

@@ -1,0 +1,231 @@
+// What a node does with a NodeRequest: run it here when this node may (the leader, or a
+// serializable read), or forward it to the leader over the peer transport and relay the answer.
+// A forwarded request is executed by the leader only; it is never forwarded a second time.
+import { encodeCommand, type Command, type RequestId } from '../kv/command.js';
+import type { ApplyResult } from '../kv/state-machine.js';
+import { assertNever } from '../raft/assert.js';
+import { findMember, isVoter } from '../raft/membership.js';
+import type { Membership, MembershipChange, NodeId } from '../raft/types.js';
+import type { Logger } from '../log/logger.js';
+import type { RaftDriver } from './driver.js';
+import { NodeError, isNodeErrorCode, toNodeError } from './errors.js';
+import type { DriverNetwork } from './ports.js';
+import {
+  decodeWire,
+  encodeWire,
+  needsLeader,
+  validateRequest,
+  type MemberView,
+  type NodeRequest,
+  type NodeResponse,
+  type RequestIdWire,
+  type Served,
+} from './requests.js';
+
+/** A forwarded request waits at most this long for the leader's answer (covers its own timeouts). */
+export const FORWARD_TIMEOUT_MS = 12_000;
+/** How long a request waits for a leader to be elected before failing with 503. */
+export const LEADER_WAIT_MS = 3_000;
+/** How long a join waits for the learner to catch up. */
+export const MEMBERSHIP_WAIT_MS = 30_000;
+/** How long a leadership transfer may take (the core abandons it after one election timeout). */
+export const TRANSFER_WAIT_MS = 10_000;
+/** Polling interval while waiting for a leader, a transfer or a learner to catch up. */
+const POLL_MS = 20;
+
+export class NodeService {
+  constructor(
+    readonly id: NodeId,
+    private readonly driver: RaftDriver,
+    private readonly network: DriverNetwork,
+    private readonly log: Logger,
+  ) {
+    network.onRequest((from, payload) => this.serveForwarded(from, payload));
+  }
+
+  /** Runs a client or admin request here or on the leader. */
+  async execute(req: NodeRequest): Promise<Served<NodeResponse>> {
+    if (!needsLeader(req)) return { servedBy: this.id, result: this.readLocal(req) };
+    const leader = await this.awaitLeader();
+    if (leader === this.id) {
+      try {
+        return { servedBy: this.id, result: await this.executeOnLeader(req) };
+      } catch (e) {
+        const err = toNodeError(e);
+        // Leadership moved between the check and the call: forward once to the new leader.
+        if (err.code !== 'not-leader' || err.leader === undefined || err.leader === this.id) throw err;
+        return this.forward(err.leader as NodeId, req);
+      }
+    }
+    return this.forward(leader, req);
+  }
+
+  private async awaitLeader(): Promise<NodeId> {
+    const deadline = Date.now() + LEADER_WAIT_MS;
+    for (;;) {
+      const leader = this.driver.status().leader;
+      if (leader !== undefined) return leader;
+      if (Date.now() >= deadline) throw new NodeError('not-leader', 'no leader is known (election in progress or no quorum); retry shortly');
+      await sleep(POLL_MS);
+    }
+  }
+
+  private async forward(leader: NodeId, req: NodeRequest): Promise<Served<NodeResponse>> {
+    let reply: Uint8Array;
+    try {
+      reply = await this.network.request(leader, encodeWire(req), FORWARD_TIMEOUT_MS);
+    } catch (e) {
+      const mutating = req.kind !== 'get' && req.kind !== 'list';
+      throw new NodeError(
+        mutating ? 'maybe-committed' : 'leader-unreachable',
+        `forwarding to the leader ${leader} failed: ${(e as Error).message}${mutating ? '; the request may or may not have been applied' : ''}`,
+        leader,
+      );
+    }
+    const decoded = decodeWire(reply) as { ok?: unknown; servedBy?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; leader?: unknown } };
+    if (decoded.ok === true && typeof decoded.servedBy === 'string') return { servedBy: decoded.servedBy, result: decoded.result as NodeResponse };
+    const err = decoded.error ?? {};
+    const code = typeof err.code === 'string' && isNodeErrorCode(err.code) ? err.code : 'internal';
+    throw new NodeError(code, typeof err.message === 'string' ? err.message : 'the leader failed the request', typeof err.leader === 'string' ? err.leader : undefined);
+  }
+
+  private async serveForwarded(from: NodeId, payload: Uint8Array): Promise<Uint8Array> {
+    try {
+      const req = validateRequest(decodeWire(payload));
+      if (!needsLeader(req)) return encodeWire({ ok: true, servedBy: this.id, result: this.readLocal(req) });
+      const leader = this.driver.status().leader;
+      if (leader !== this.id)
+        throw new NodeError('not-leader', leader === undefined ? 'no leader is known; retry shortly' : `this node is not the leader; ask ${leader}`, leader);
+      return encodeWire({ ok: true, servedBy: this.id, result: await this.executeOnLeader(req) });
+    } catch (e) {
+      const err = toNodeError(e);
+      if (err.code === 'internal') this.log.warn('forwarded request failed', { from, err: e });
+      return encodeWire({ ok: false, error: { code: err.code, message: err.message, leader: err.leader } });
+    }
+  }
+
+  private readLocal(req: NodeRequest): NodeResponse {
+    const sm = this.driver.sm;
+    switch (req.kind) {
+      case 'get': {
+        const e = sm.get(req.key);
+        return { kind: 'get', value: e?.value ?? null, revision: e?.revision ?? 0 };
+      }
+      case 'list': {
+        const r = sm.list(req.prefix, req.limit);
+        return { kind: 'list', items: r.entries.map((e) => ({ key: e.key, value: e.value, revision: e.revision })), more: r.more };
+      }
+      default:
+        throw new NodeError('internal', `${req.kind} is not a local read`);
+    }
+  }
+
+  private async executeOnLeader(req: NodeRequest): Promise<NodeResponse> {
+    switch (req.kind) {
+      case 'put':
+        return toResponse(await this.write(withRequestId({ kind: 'put', key: req.key, value: req.value }, req.requestId)));
+      case 'delete':
+        return toResponse(await this.write(withRequestId({ kind: 'delete', key: req.key }, req.requestId)));
+      case 'cas':
+        return toResponse(
+          await this.write(withRequestId({ kind: 'cas', key: req.key, expected: req.expected ?? undefined, value: req.value }, req.requestId)),
+        );
+      case 'get':
+      case 'list':
+        await this.driver.readBarrier();
+        return this.readLocal(req);
+      case 'add-learner':
+        return this.changeMembership({ kind: 'add-learner', id: req.id as NodeId, address: req.address });
+      case 'promote':
+        return this.changeMembership({ kind: 'promote', id: req.id as NodeId });
+      case 'remove':
+        return this.changeMembership({ kind: 'remove', id: req.id as NodeId });
+      case 'transfer':
+        return this.transfer(req.to as NodeId);
+      case 'join':
+        return this.join(req.id as NodeId, req.address);
+      case 'leave':
+        return this.changeMembership({ kind: 'remove', id: req.id as NodeId });
+      default:
+        return assertNever(req, 'request');
+    }
+  }
+
+  private async write(cmd: Command): Promise<{ result: ApplyResult; index: number }> {
+    const data = encodeCommand(cmd);
+    const { result, index } = await this.driver.propose(data);
+    if (result === undefined) throw new NodeError('internal', 'a command entry produced no result');
+    if (result.kind === 'rejected') {
+      if (result.code === 'request-superseded') throw new NodeError('bad-request', result.message);
+      throw new NodeError('bad-request', result.message);
+    }
+    return { result, index };
+  }
+
+  private async changeMembership(change: MembershipChange): Promise<NodeResponse> {
+    const index = await this.driver.proposeMembership(change);
+    return { kind: 'membership', index, members: membersOf(this.driver.status().membership) };
+  }
+
+  private async transfer(to: NodeId): Promise<NodeResponse> {
+    await this.driver.transferLeadership(to);
+    const deadline = Date.now() + TRANSFER_WAIT_MS;
+    for (;;) {
+      const s = this.driver.status();
+      if (s.leader === to) return { kind: 'transfer', leader: to };
+      if (s.role !== 'leader' && s.leader !== undefined) throw new NodeError('not-leader', `leadership went to ${s.leader}, not ${to}`, s.leader);
+      if (Date.now() >= deadline) throw new NodeError('timeout', `${to} did not take over within ${TRANSFER_WAIT_MS} ms; it may be unreachable or behind — retry`);
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** The original system's join: add as a learner if needed, wait until caught up, promote. */
+  private async join(id: NodeId, address: string): Promise<NodeResponse> {
+    const current = this.driver.status().membership;
+    const member = findMember(current, id);
+    if (member !== undefined && member.address !== address)
+      throw new NodeError('member-exists', `${id} is a member with address ${member.address}; remove it first to re-add it at ${address}`);
+    if (member === undefined) await this.driver.proposeMembership({ kind: 'add-learner', id, address });
+    if (isVoter(this.driver.status().membership, id)) return { kind: 'membership', index: this.driver.status().commit, members: membersOf(this.driver.status().membership) };
+    const deadline = Date.now() + MEMBERSHIP_WAIT_MS;
+    for (;;) {
+      const s = this.driver.status();
+      const p = s.progress.get(id);
+      if (s.role !== 'leader') throw new NodeError('not-leader', 'leadership changed during the join; retry', s.leader);
+      if (p !== undefined && p.match >= s.commit) break;
+      if (Date.now() >= deadline) throw new NodeError('timeout', `${id} did not catch up within ${MEMBERSHIP_WAIT_MS} ms; it stays a learner — retry the join`);
+      await sleep(POLL_MS);
+    }
+    return this.changeMembership({ kind: 'promote', id });
+  }
+}
+
+function withRequestId(cmd: Command, id: RequestIdWire | undefined): Command {
+  if (id === undefined) return cmd;
+  const requestId: RequestId = { clientId: id.client, seq: id.seq };
+  return { ...cmd, requestId };
+}
+
+function toResponse(r: { result: ApplyResult; index: number }): NodeResponse {
+  const a = r.result;
+  switch (a.kind) {
+    case 'put':
+      return { kind: 'put', revision: a.revision };
+    case 'delete':
+      return { kind: 'delete', deleted: a.deleted, revision: r.index };
+    case 'cas':
+      return { kind: 'cas', ok: a.ok, revision: a.ok ? a.revision : r.index };
+    case 'rejected':
+      throw new NodeError('bad-request', a.message);
+    default:
+      return assertNever(a, 'apply result');
+  }
+}
+
+export function membersOf(m: Membership): MemberView[] {
+  return m.members.map((x) => ({ id: x.id, address: x.address, role: x.role }));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
