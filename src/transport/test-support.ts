@@ -1,6 +1,10 @@
 // Shared by this module's tests: a seeded random source and sample messages of every type.
-import type { Entry, Message, SnapshotMeta } from '../raft/types.js';
+import type { Entry, Message, NodeId, SnapshotMeta } from '../raft/types.js';
 import { index, nodeId, term } from '../raft/types.js';
+import type { PeerTransportOptions } from './transport.js';
+import { PeerTransport } from './transport.js';
+import type { SnapshotSink } from './snapshot.js';
+import type { TransportLogLevel } from './types.js';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every run. */
 export function seededRandom(seed: number): { next(): number; int(maxExclusive: number): number } {
@@ -64,4 +68,83 @@ export function sampleMessages(from = A, to = B): Message[] {
     { type: 'install-snapshot', from, to, term: t, snapshot: sampleSnapshotMeta },
     { type: 'timeout-now', from, to, term: t },
   ];
+}
+
+// ---- Running real transports on 127.0.0.1 -------------------------------------------------
+
+
+export const SECRET = 'a-test-cluster-secret-of-32-bytes';
+
+export interface LogLine {
+  readonly level: TransportLogLevel;
+  readonly msg: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+export interface TestNode {
+  readonly id: NodeId;
+  readonly transport: PeerTransport;
+  readonly received: Message[];
+  readonly logs: LogLine[];
+  port: number;
+}
+
+/** Addresses of running test nodes, shared by their resolvers (so a test can repoint a peer). */
+export class AddressBook {
+  readonly addresses = new Map<NodeId, string>();
+  readonly resolve = (id: NodeId): string | undefined => this.addresses.get(id);
+}
+
+export async function startNode(
+  id: NodeId,
+  book: AddressBook,
+  options: Partial<PeerTransportOptions> = {},
+  port = 0,
+): Promise<TestNode> {
+  const received: Message[] = [];
+  const logs: LogLine[] = [];
+  const transport = new PeerTransport({
+    id,
+    secret: SECRET,
+    addressOf: book.resolve,
+    log: (level, msg, fields = {}) => logs.push({ level, msg, fields }),
+    limits: { reconnectDelayMinMs: 10, reconnectDelayMaxMs: 100, handshakeTimeoutMs: 2_000 },
+    ...options,
+  });
+  transport.onMessage((m) => received.push(m));
+  const bound = await transport.listen('127.0.0.1', port);
+  book.addresses.set(id, `127.0.0.1:${bound.port}`);
+  return { id, transport, received, logs, port: bound.port };
+}
+
+/** Polls until `condition` holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A sink that keeps bytes in memory and records each write's offset. */
+export class MemorySink implements SnapshotSink {
+  readonly writes: number[] = [];
+  readonly chunks: Uint8Array[] = [];
+  committed = false;
+  aborted = false;
+  constructor(private readonly onWrite?: (offset: number) => void | Promise<void>) {}
+  async write(offset: number, chunk: Uint8Array): Promise<void> {
+    this.writes.push(offset);
+    this.chunks.push(Uint8Array.from(chunk));
+    await this.onWrite?.(offset);
+  }
+  commit(): void {
+    this.committed = true;
+  }
+  abort(): void {
+    this.aborted = true;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
 }

@@ -1,0 +1,176 @@
+// Snapshot bytes travel beside install-snapshot messages. The sender reads them from a
+// SnapshotSource (storage provides it) in chunks; the receiver writes them into a SnapshotSink
+// (storage provides it) and delivers the message only after the sink committed. A stream cut by
+// a dropped connection resumes: the receiver keeps the partial snapshot and, on the next offer of
+// the same snapshot, acknowledges how many bytes it already holds.
+import type { InstallSnapshotRequest, NodeId, SnapshotMeta } from '../raft/types.js';
+import type { FramedConnection } from './connection.js';
+import { SNAPSHOT_PARTIAL_TTL_MS } from './constants.js';
+import type { Frame } from './frame.js';
+import type { TransportLog } from './types.js';
+
+/** Random-access reading of one snapshot's bytes, so a stream can resume at any offset. */
+export interface SnapshotSource {
+  readonly sizeBytes: number;
+  /** Exactly `length` bytes starting at `offset` (offset + length <= sizeBytes). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): void | Promise<void>;
+}
+
+/** Where received snapshot bytes go. Writes arrive in order, each at the end of the previous one. */
+export interface SnapshotSink {
+  write(offset: number, chunk: Uint8Array): void | Promise<void>;
+  /** All bytes are written: make them durable. Only then is install-snapshot delivered. */
+  commit(): void | Promise<void>;
+  /** The stream will not complete (superseded, failed, abandoned): discard what was written. */
+  abort(): void | Promise<void>;
+}
+
+export type OpenSnapshot = (meta: SnapshotMeta) => Promise<SnapshotSource>;
+export type SnapshotSinkFactory = (from: NodeId, meta: SnapshotMeta, sizeBytes: number) => SnapshotSink | Promise<SnapshotSink>;
+
+/** A source over bytes already in memory (tests, small state machines). */
+export function snapshotSourceFromBytes(bytes: Uint8Array): SnapshotSource {
+  return {
+    sizeBytes: bytes.length,
+    read: (offset, length) => Promise.resolve(bytes.subarray(offset, offset + length)),
+    close: () => undefined,
+  };
+}
+
+/** A violation of the snapshot protocol by the peer: its connection is closed. */
+export class SnapshotProtocolError extends Error {
+  override readonly name = 'SnapshotProtocolError';
+}
+
+interface PartialSnapshot {
+  readonly message: InstallSnapshotRequest;
+  readonly sizeBytes: number;
+  readonly sink: SnapshotSink;
+  receivedBytes: number;
+  // The sink operation in progress: a resume offer waits for it so its offset is exact.
+  busy: Promise<void>;
+  expiry: NodeJS.Timeout | undefined;
+}
+
+type Offer = Extract<Frame, { type: 'snapshot-offer' }>;
+type Chunk = Extract<Frame, { type: 'snapshot-chunk' }>;
+type Done = Extract<Frame, { type: 'snapshot-done' }>;
+
+/** The receiving side: at most one partial snapshot per sending peer. */
+export class SnapshotReceiver {
+  private readonly partials = new Map<NodeId, PartialSnapshot>();
+
+  constructor(
+    private readonly self: NodeId,
+    private readonly sinkFactory: SnapshotSinkFactory | undefined,
+    private readonly deliver: (m: InstallSnapshotRequest) => void,
+    private readonly log: TransportLog,
+  ) {}
+
+  async offer(from: NodeId, conn: FramedConnection, f: Offer): Promise<void> {
+    const m = f.message;
+    if (m.from !== from || m.to !== this.self) {
+      throw new SnapshotProtocolError(`snapshot offer from ${m.from} to ${m.to} arrived on ${from}'s connection`);
+    }
+    const ack = (status: 'resume' | 'rejected', offset: number): void => {
+      conn.send({ type: 'snapshot-ack', index: m.snapshot.index, term: m.snapshot.term, status, offset });
+    };
+    const existing = this.partials.get(from);
+    if (existing && sameSnapshot(existing.message, m) && existing.sizeBytes === f.size) {
+      await existing.busy.catch(() => undefined);
+      clearTimeout(existing.expiry);
+      existing.expiry = undefined;
+      if (this.partials.get(from) !== existing) return ack('rejected', 0);
+      this.log('info', 'resuming snapshot stream', { peer: from, index: m.snapshot.index, offset: existing.receivedBytes });
+      return ack('resume', existing.receivedBytes);
+    }
+    if (existing) await this.abort(from, existing, 'superseded by a new snapshot offer');
+    if (this.sinkFactory === undefined) {
+      this.log('error', 'snapshot offered but this node has no snapshot sink', { peer: from });
+      return ack('rejected', 0);
+    }
+    let sink: SnapshotSink;
+    try {
+      sink = await this.sinkFactory(from, m.snapshot, f.size);
+    } catch (e) {
+      this.log('error', 'cannot open a snapshot sink', { peer: from, error: String(e) });
+      return ack('rejected', 0);
+    }
+    this.partials.set(from, { message: m, sizeBytes: f.size, sink, receivedBytes: 0, busy: Promise.resolve(), expiry: undefined });
+    ack('resume', 0);
+  }
+
+  async chunk(from: NodeId, conn: FramedConnection, f: Chunk): Promise<void> {
+    const p = this.partials.get(from);
+    if (p === undefined || p.message.snapshot.index !== f.index || p.message.snapshot.term !== f.term) {
+      throw new SnapshotProtocolError(`snapshot chunk for (${f.index}, ${f.term}) without a matching offer`);
+    }
+    if (f.offset !== p.receivedBytes || f.offset + f.data.length > p.sizeBytes) {
+      throw new SnapshotProtocolError(`snapshot chunk at ${f.offset}+${f.data.length}, expected ${p.receivedBytes} of ${p.sizeBytes}`);
+    }
+    p.busy = Promise.resolve(p.sink.write(f.offset, f.data));
+    try {
+      await p.busy;
+    } catch (e) {
+      this.log('error', 'snapshot sink write failed', { peer: from, offset: f.offset, error: String(e) });
+      await this.abort(from, p, 'sink write failed');
+      conn.send({ type: 'snapshot-ack', index: f.index, term: f.term, status: 'rejected', offset: 0 });
+      return;
+    }
+    p.receivedBytes += f.data.length;
+  }
+
+  async done(from: NodeId, conn: FramedConnection, f: Done): Promise<void> {
+    const p = this.partials.get(from);
+    if (p === undefined || p.message.snapshot.index !== f.index || p.message.snapshot.term !== f.term) {
+      throw new SnapshotProtocolError(`snapshot done for (${f.index}, ${f.term}) without a matching offer`);
+    }
+    if (f.size !== p.sizeBytes || p.receivedBytes !== p.sizeBytes) {
+      throw new SnapshotProtocolError(`snapshot done after ${p.receivedBytes} of ${p.sizeBytes} bytes`);
+    }
+    this.partials.delete(from);
+    try {
+      await p.sink.commit();
+    } catch (e) {
+      this.log('error', 'snapshot commit failed', { peer: from, index: f.index, error: String(e) });
+      await this.abortSink(from, p);
+      conn.send({ type: 'snapshot-ack', index: f.index, term: f.term, status: 'rejected', offset: 0 });
+      return;
+    }
+    this.log('info', 'snapshot received', { peer: from, index: f.index, bytes: p.sizeBytes });
+    this.deliver(p.message);
+    conn.send({ type: 'snapshot-ack', index: f.index, term: f.term, status: 'committed', offset: p.sizeBytes });
+  }
+
+  /** The peer's connection dropped: keep its partial snapshot for a while, for a resume. */
+  connectionLost(from: NodeId): void {
+    const p = this.partials.get(from);
+    if (p === undefined || p.expiry !== undefined) return;
+    p.expiry = setTimeout(() => void this.abort(from, p, 'no resume within the partial snapshot TTL'), SNAPSHOT_PARTIAL_TTL_MS);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.partials].map(([from, p]) => this.abort(from, p, 'transport closed')));
+  }
+
+  private async abort(from: NodeId, p: PartialSnapshot, why: string): Promise<void> {
+    if (this.partials.get(from) === p) this.partials.delete(from);
+    clearTimeout(p.expiry);
+    this.log('info', 'partial snapshot discarded', { peer: from, index: p.message.snapshot.index, reason: why });
+    await p.busy.catch(() => undefined);
+    await this.abortSink(from, p);
+  }
+
+  private async abortSink(from: NodeId, p: PartialSnapshot): Promise<void> {
+    try {
+      await p.sink.abort();
+    } catch (e) {
+      this.log('warn', 'snapshot sink abort failed', { peer: from, error: String(e) });
+    }
+  }
+}
+
+export function sameSnapshot(a: InstallSnapshotRequest, b: InstallSnapshotRequest): boolean {
+  return a.snapshot.index === b.snapshot.index && a.snapshot.term === b.snapshot.term;
+}
