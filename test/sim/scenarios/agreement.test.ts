@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RaftError } from '../../../src/raft/errors.js';
+import type { NodeId } from '../../../src/raft/types.js';
 import { checkOperations, kvModel } from '../../lincheck/index.js';
 import { Clients } from '../clients.js';
 import type { ReadResult } from '../world.js';
@@ -95,7 +96,7 @@ test('backup: 50-entry conflicts are resolved in a few round trips (fast backtra
   one(w, 'first', 5);
   const ids = w.running().map((n) => n.id);
   const others = ids.filter((id) => id !== l1.id);
-  const [f1, f2, f3, f4] = others as [string, string, string, string];
+  const [f1, f2, f3, f4] = others as [NodeId, NodeId, NodeId, NodeId];
   // The old leader and one follower collect 50 entries that never commit.
   w.network.partition([[l1.id, f1], [f2, f3, f4]]);
   for (let i = 0; i < 50; i++) w.propose(l1.id, putCommand('k', `lost-${i}`));
