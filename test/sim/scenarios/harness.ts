@@ -95,3 +95,22 @@ export function addVoter(w: World, id: NodeId): void {
 export function voterIds(w: World): string[] {
   return w.committedMembership.membership.members.filter((m) => m.role === 'voter').map((m) => m.id);
 }
+
+const dec = new TextDecoder();
+
+/** The values of the writes node `id` holds in its durable log (after its snapshot), in order. */
+export function logValues(w: World, id: string): string[] {
+  return w
+    .node(id)
+    .disk.entries.filter((e) => e.kind === 'normal')
+    .map((e) => {
+      const input = (JSON.parse(dec.decode(e.data)) as { input: { value?: string } }).input;
+      return input.value ?? '';
+    });
+}
+
+/** Restarts every crashed node and heals the network. */
+export function repair(w: World): void {
+  w.network.heal();
+  for (const n of w.nodes.values()) if (n.state === 'crashed') w.restart(n.id);
+}
