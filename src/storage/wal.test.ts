@@ -218,3 +218,18 @@ test('a missing segment in the middle is refused', async () => {
   await rm(middle.path);
   await assert.rejects(openWal(dir), (e: unknown) => e instanceof StorageError && e.code === 'wal-inconsistent' && e.message.includes('missing segments'));
 });
+
+test('a failed write fails every pending and later append, and recovery keeps what was durable', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir);
+  await wal.append(range(1, 3, 1), hs(1, 2));
+  // Pull the file out from under the writer: the next write fails with EBADF, as a full or broken disk would.
+  const internals = wal as unknown as { current: { fh: { close(): Promise<void> } } };
+  await internals.current.fh.close();
+  const pending = [wal.append([entry(4, 1)]), wal.append([entry(5, 1)], hs(1, 4))];
+  for (const p of pending) await assert.rejects(p, (e: unknown) => e instanceof StorageError && e.code === 'wal-failed' && /restart the node/.test(e.message));
+  await assert.rejects(wal.append([entry(6, 1)]), (e: unknown) => e instanceof StorageError && e.code === 'wal-failed');
+  await wal.close(); // releases what it holds even after a failure
+  const { boot } = await reopen(dir);
+  assert.deepEqual(boot, { hardState: hs(1, 2), snapshot: undefined, entries: range(1, 3, 1) });
+});
