@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { index, nodeId, term } from '../raft/types.js';
@@ -232,4 +232,27 @@ test('a failed write fails every pending and later append, and recovery keeps wh
   await wal.close(); // releases what it holds even after a failure
   const { boot } = await reopen(dir);
   assert.deepEqual(boot, { hardState: hs(1, 2), snapshot: undefined, entries: range(1, 3, 1) });
+});
+
+test('a crash part-way through compaction leaves a log that recovers to the same state', async () => {
+  const dir = freshDir();
+  const options = { segmentSizeMaxBytes: 300 };
+  const { wal } = await openWal(dir, options);
+  for (let i = 1; i <= 40; i += 2) await wal.append(range(i, i + 1, 1), hs(1, i));
+  await wal.recordSnapshot(meta(30, 1), true);
+  const before = wal.segments();
+  const pristine = join(root, `compaction-pristine-${dirs}`);
+  await cp(dir, pristine, { recursive: true });
+  const deleted = await wal.compact(index(30));
+  await wal.close();
+  assert.ok(deleted.length >= 3);
+  const expected = (await reopen(dir, options)).boot;
+  assert.deepEqual(expected, { hardState: hs(1, 39), snapshot: meta(30, 1), entries: range(31, 40, 1) });
+  // Segments are deleted oldest first, so a crash leaves the first j deleted and the rest in place.
+  for (let j = 0; j < deleted.length; j++) {
+    const copy = join(root, `compaction-crash-${dirs}-${j}`);
+    await cp(pristine, copy, { recursive: true });
+    for (const s of before.slice(0, j)) await rm(join(copy, s.path.slice(dir.length)));
+    assert.deepEqual((await reopen(copy, options)).boot, expected, `crash after deleting ${j} of ${deleted.length} segments`);
+  }
 });
