@@ -60,6 +60,9 @@ type Done = Extract<Frame, { type: 'snapshot-done' }>;
 /** The receiving side: at most one partial snapshot per sending peer. */
 export class SnapshotReceiver {
   private readonly partials = new Map<NodeId, PartialSnapshot>();
+  // The last snapshot committed from each peer: a sender that missed our final ack (its
+  // connection dropped) offers it again, and learns it is done without streaming it twice.
+  private readonly committed = new Map<NodeId, { readonly index: number; readonly term: number; readonly sizeBytes: number }>();
 
   constructor(
     private readonly self: NodeId,
@@ -76,6 +79,11 @@ export class SnapshotReceiver {
     const ack = (status: 'resume' | 'rejected', offset: number): void => {
       conn.send({ type: 'snapshot-ack', index: m.snapshot.index, term: m.snapshot.term, status, offset });
     };
+    const done = this.committed.get(from);
+    if (done && done.index === m.snapshot.index && done.term === m.snapshot.term && done.sizeBytes === f.size) {
+      conn.send({ type: 'snapshot-ack', index: done.index, term: done.term, status: 'committed', offset: f.size });
+      return;
+    }
     const existing = this.partials.get(from);
     if (existing && sameSnapshot(existing.message, m) && existing.sizeBytes === f.size) {
       await existing.busy.catch(() => undefined);
@@ -138,6 +146,7 @@ export class SnapshotReceiver {
       conn.send({ type: 'snapshot-ack', index: f.index, term: f.term, status: 'rejected', offset: 0 });
       return;
     }
+    this.committed.set(from, { index: f.index, term: f.term, sizeBytes: p.sizeBytes });
     this.log('info', 'snapshot received', { peer: from, index: f.index, bytes: p.sizeBytes });
     this.deliver(p.message);
     conn.send({ type: 'snapshot-ack', index: f.index, term: f.term, status: 'committed', offset: p.sizeBytes });

@@ -5,6 +5,8 @@ import type { PeerTransportOptions } from './transport.js';
 import { PeerTransport } from './transport.js';
 import type { SnapshotSink } from './snapshot.js';
 import type { TransportLogLevel } from './types.js';
+import type { Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every run. */
 export function seededRandom(seed: number): { next(): number; int(maxExclusive: number): number } {
@@ -147,4 +149,68 @@ export class MemorySink implements SnapshotSink {
   bytes(): Buffer {
     return Buffer.concat(this.chunks);
   }
+}
+
+/**
+ * A TCP proxy in front of a peer port, so tests can stall or cut a live connection the way a
+ * network would, without the transports' cooperation.
+ */
+export interface Proxy {
+  readonly port: number;
+  /** Stop reading from connected clients (the dialers): their socket buffers fill up. */
+  pauseClients(): void;
+  resumeClients(): void;
+  /** Destroy every proxied connection (new ones are still accepted). */
+  killAll(): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(targetPort: number): Promise<Proxy> {
+  const pairs = new Set<{ client: Socket; upstream: Socket }>();
+  let paused = false;
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    pairs.add(pair);
+    if (paused) client.pause();
+    client.on('data', (d: Buffer) => upstream.write(d));
+    upstream.on('data', (d: Buffer) => client.write(d));
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address !== 'object') throw new Error('proxy has no address');
+  return {
+    port: address.port,
+    pauseClients: () => {
+      paused = true;
+      for (const p of pairs) p.client.pause();
+    },
+    resumeClients: () => {
+      paused = false;
+      for (const p of pairs) p.client.resume();
+    },
+    killAll: () => {
+      for (const p of pairs) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const p of pairs) {
+          p.client.destroy();
+          p.upstream.destroy();
+        }
+        server.close(() => resolve());
+      }),
+  };
 }
