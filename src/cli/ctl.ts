@@ -1,0 +1,324 @@
+// `kuberaft ctl`: a small client of one node's HTTP API. Any node can be asked: followers forward
+// writes, linearizable reads and admin calls to the leader.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
+import { ApiError, KuberaftClient, REQUEST_TIMEOUT_MS_DEFAULT } from './http-client.js';
+import type { MemberInfo, NodeStatus } from './http-client.js';
+import type { CliIo } from './io.js';
+
+/** Node-1's API address under `kuberaft local` with its default port base. */
+export const CTL_ENDPOINT_DEFAULT = 'http://127.0.0.1:7101';
+export const CTL_ENDPOINT_ENV = 'KUBERAFT_ENDPOINT';
+export const CTL_TOKEN_FILE_ENV = 'KUBERAFT_TOKEN_FILE';
+export const CTL_TIMEOUT_MS_MAX = 10 * 60_000;
+
+export const CTL_HELP = `Usage: kuberaft ctl <command> [args] [flags]
+
+Commands:
+  put KEY VALUE              write VALUE (as UTF-8) under KEY
+  get KEY [--serializable]   print KEY's value (linearizable unless --serializable: local, maybe stale)
+  del KEY                    delete KEY
+  list [PREFIX] [--limit N]  list keys (and values) starting with PREFIX
+  cas KEY EXPECTED VALUE     set KEY to VALUE only if its value is EXPECTED (exit 1 if not)
+  cas KEY VALUE --absent     set KEY to VALUE only if KEY does not exist
+  members                    list members (id, role, address)
+  members add ID ADDRESS     add ID (peer address HOST:PORT) as a learner      (admin)
+  members promote ID         promote learner ID to voter once it caught up       (admin)
+  members remove ID          remove ID from the cluster                          (admin)
+  status                     the node's role, term, indexes and members' progress
+  transfer TO                hand leadership to voter TO                         (admin)
+  digest                     hash of the state machine and the index it is at
+
+Flags:
+  --endpoint URL      node to ask (env ${CTL_ENDPOINT_ENV}, default ${CTL_ENDPOINT_DEFAULT})
+  --token-file FILE   bearer token for admin commands (env ${CTL_TOKEN_FILE_ENV});
+                      kuberaft local writes it to <data-dir>/admin-token
+  --json              print the server's answer as JSON
+  --timeout-ms N      give up after N milliseconds (default ${REQUEST_TIMEOUT_MS_DEFAULT})
+  --help              show this help
+
+Exit codes: 0 ok, 1 the request failed (the server's message is printed) or a cas did not swap,
+2 bad arguments.
+`;
+
+export type CtlCommand =
+  | { readonly kind: 'put'; readonly key: string; readonly value: string }
+  | { readonly kind: 'get'; readonly key: string; readonly serializable: boolean }
+  | { readonly kind: 'del'; readonly key: string }
+  | { readonly kind: 'list'; readonly prefix: string; readonly limit: number | undefined; readonly serializable: boolean }
+  | { readonly kind: 'cas'; readonly key: string; readonly expected: string | null; readonly value: string }
+  | { readonly kind: 'members' }
+  | { readonly kind: 'members-add'; readonly id: string; readonly address: string }
+  | { readonly kind: 'members-promote'; readonly id: string }
+  | { readonly kind: 'members-remove'; readonly id: string }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'transfer'; readonly to: string }
+  | { readonly kind: 'digest' }
+  | { readonly kind: 'help' };
+
+export interface CtlArgs {
+  readonly endpoint: string;
+  readonly tokenFile: string | undefined;
+  readonly json: boolean;
+  readonly timeoutMs: number;
+  readonly command: CtlCommand;
+}
+
+const OPTIONS = {
+  endpoint: { type: 'string' },
+  'token-file': { type: 'string' },
+  json: { type: 'boolean' },
+  'timeout-ms': { type: 'string' },
+  serializable: { type: 'boolean' },
+  limit: { type: 'string' },
+  absent: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Parses `ctl` arguments (after `ctl`). Throws UsageError. */
+export function parseCtlArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CtlArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (see kuberaft ctl --help)`);
+  }
+  const { values: v, positionals } = parsed;
+  const endpoint = v.endpoint ?? nonEmpty(env[CTL_ENDPOINT_ENV]) ?? CTL_ENDPOINT_DEFAULT;
+  if (!/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--endpoint: must be an http:// or https:// URL (got ${JSON.stringify(endpoint)})`);
+  const timeoutMs = v['timeout-ms'] === undefined ? REQUEST_TIMEOUT_MS_DEFAULT : positiveInt('--timeout-ms', v['timeout-ms'], CTL_TIMEOUT_MS_MAX);
+  const base = { endpoint, tokenFile: v['token-file'] ?? nonEmpty(env[CTL_TOKEN_FILE_ENV]), json: v.json === true, timeoutMs };
+  if (v.help === true) return { ...base, command: { kind: 'help' } };
+
+  const [name, ...args] = positionals;
+  const arity = (n: number, usage: string): string[] => {
+    if (args.length !== n) throw new UsageError(`usage: kuberaft ctl ${usage}`);
+    return args;
+  };
+  const only = (flag: keyof typeof OPTIONS, allowed: boolean): void => {
+    if (v[flag] !== undefined && !allowed) throw new UsageError(`--${flag} does not apply to "${name ?? ''}"`);
+  };
+  only('serializable', name === 'get' || name === 'list');
+  only('limit', name === 'list');
+  only('absent', name === 'cas');
+  let command: CtlCommand;
+  switch (name) {
+    case undefined:
+      throw new UsageError('a command is required (see kuberaft ctl --help)');
+    case 'put': {
+      const [key, value] = arity(2, 'put KEY VALUE');
+      command = { kind: 'put', key: key ?? '', value: value ?? '' };
+      break;
+    }
+    case 'get':
+      command = { kind: 'get', key: arity(1, 'get KEY [--serializable]')[0] ?? '', serializable: v.serializable === true };
+      break;
+    case 'del':
+      command = { kind: 'del', key: arity(1, 'del KEY')[0] ?? '' };
+      break;
+    case 'list': {
+      if (args.length > 1) throw new UsageError('usage: kuberaft ctl list [PREFIX] [--limit N]');
+      const limit = v.limit === undefined ? undefined : positiveInt('--limit', v.limit, Number.MAX_SAFE_INTEGER);
+      command = { kind: 'list', prefix: args[0] ?? '', limit, serializable: v.serializable === true };
+      break;
+    }
+    case 'cas':
+      if (v.absent === true) {
+        const [key, value] = arity(2, 'cas KEY VALUE --absent');
+        command = { kind: 'cas', key: key ?? '', expected: null, value: value ?? '' };
+      } else {
+        const [key, expected, value] = arity(3, 'cas KEY EXPECTED VALUE  (or: cas KEY VALUE --absent)');
+        command = { kind: 'cas', key: key ?? '', expected: expected ?? '', value: value ?? '' };
+      }
+      break;
+    case 'members': {
+      const [sub, ...subArgs] = args;
+      const subArity = (n: number, usage: string): string[] => {
+        if (subArgs.length !== n) throw new UsageError(`usage: kuberaft ctl members ${usage}`);
+        return subArgs;
+      };
+      switch (sub) {
+        case undefined:
+          command = { kind: 'members' };
+          break;
+        case 'add': {
+          const [id, address] = subArity(2, 'add ID ADDRESS');
+          command = { kind: 'members-add', id: id ?? '', address: address ?? '' };
+          break;
+        }
+        case 'promote':
+          command = { kind: 'members-promote', id: subArity(1, 'promote ID')[0] ?? '' };
+          break;
+        case 'remove':
+          command = { kind: 'members-remove', id: subArity(1, 'remove ID')[0] ?? '' };
+          break;
+        default:
+          throw new UsageError(`unknown members command ${JSON.stringify(sub)}; use add, promote or remove`);
+      }
+      break;
+    }
+    case 'status':
+      arity(0, 'status');
+      command = { kind: 'status' };
+      break;
+    case 'transfer':
+      command = { kind: 'transfer', to: arity(1, 'transfer TO')[0] ?? '' };
+      break;
+    case 'digest':
+      arity(0, 'digest');
+      command = { kind: 'digest' };
+      break;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(name)} (see kuberaft ctl --help)`);
+  }
+  return { ...base, command };
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
+}
+
+function positiveInt(flag: string, text: string, max: number): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: must be an integer in 1..${max} (got ${JSON.stringify(text)})`);
+  return n;
+}
+
+function readToken(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new UsageError(`--token-file: cannot read ${JSON.stringify(file)} (${typeof code === 'string' ? code : String(err)})`);
+  }
+}
+
+export async function runCtlCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = parseCtlArgs(argv, io.env);
+  if (args.command.kind === 'help') {
+    io.out(CTL_HELP);
+    return EXIT_OK;
+  }
+  const client = new KuberaftClient({ endpoint: args.endpoint, token: readToken(args.tokenFile), timeoutMs: args.timeoutMs });
+  try {
+    return await execute(client, args.command, args.json, io);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    const where = err.status === undefined ? '' : ` (${err.code}, HTTP ${err.status})`;
+    const leader = err.leader === undefined ? '' : `; the leader is ${err.leader}`;
+    io.err(`kuberaft ctl: ${err.message}${where}${leader}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+async function execute(client: KuberaftClient, command: CtlCommand, json: boolean, io: CliIo): Promise<number> {
+  const print = (value: unknown, text: string): void => io.out(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+  switch (command.kind) {
+    case 'put': {
+      const r = await client.put(command.key, command.value);
+      print(r, `OK (revision ${r.revision})`);
+      return EXIT_OK;
+    }
+    case 'get': {
+      const r = await client.get(command.key, { serializable: command.serializable });
+      if (r === undefined) {
+        io.err(`kuberaft ctl: key ${JSON.stringify(command.key)} not found\n`);
+        return EXIT_FAILURE;
+      }
+      if (json) print({ key: command.key, value: r.value.toString('utf8'), revision: r.revision, servedBy: r.servedBy }, '');
+      else io.out(`${r.value.toString('utf8')}\n`);
+      return EXIT_OK;
+    }
+    case 'del': {
+      const r = await client.del(command.key);
+      print(r, r.deleted ? `deleted (revision ${r.revision})` : `not found (revision ${r.revision})`);
+      return EXIT_OK;
+    }
+    case 'list': {
+      const r = await client.list(command.prefix, { limit: command.limit, serializable: command.serializable });
+      print(r, [...r.items.map((i) => `${i.key}\t${i.value}`), ...(r.more ? ['... more (use --limit)'] : [])].join('\n'));
+      return EXIT_OK;
+    }
+    case 'cas': {
+      const r = await client.cas(command.key, command.expected, command.value);
+      print(r, r.ok ? `OK (revision ${r.revision})` : 'not swapped: the current value differs from the expected one');
+      return r.ok ? EXIT_OK : EXIT_FAILURE;
+    }
+    case 'members': {
+      const r = await client.members();
+      print(r, membersTable(r.members, r.leader));
+      return EXIT_OK;
+    }
+    case 'members-add': {
+      const r = await client.addLearner(command.id, command.address);
+      print(r, `added ${command.id} as a learner (index ${r.index})\n${membersTable(r.members, null)}`);
+      return EXIT_OK;
+    }
+    case 'members-promote': {
+      const r = await client.promote(command.id);
+      print(r, `promoted ${command.id} to voter (index ${r.index})\n${membersTable(r.members, null)}`);
+      return EXIT_OK;
+    }
+    case 'members-remove': {
+      const r = await client.removeMember(command.id);
+      print(r, `removed ${command.id} (index ${r.index})\n${membersTable(r.members, null)}`);
+      return EXIT_OK;
+    }
+    case 'status': {
+      const r = await client.status();
+      print(r, statusText(r));
+      return EXIT_OK;
+    }
+    case 'transfer': {
+      const r = await client.transferLeadership(command.to);
+      print(r, `leader is now ${r.leader}`);
+      return EXIT_OK;
+    }
+    case 'digest': {
+      const r = await client.digest();
+      print(r, `${r.digest}  (index ${r.index})`);
+      return EXIT_OK;
+    }
+    case 'help':
+      io.out(CTL_HELP);
+      return EXIT_OK;
+  }
+}
+
+/** Left-aligned columns separated by two spaces. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+function membersTable(members: readonly (MemberInfo & { matchIndex?: number | null })[], leader: string | null): string {
+  const withMatch = members.some((m) => m.matchIndex !== undefined);
+  const header = ['ID', 'ROLE', 'ADDRESS', ...(withMatch ? ['MATCH'] : [])];
+  const rows = members.map((m) => [
+    m.id + (m.id === leader ? ' *' : ''),
+    m.role,
+    m.address,
+    ...(withMatch ? [m.matchIndex === null || m.matchIndex === undefined ? '-' : String(m.matchIndex)] : []),
+  ]);
+  return table([header, ...rows]);
+}
+
+export function statusText(s: NodeStatus): string {
+  const head = table([
+    ['id', s.id],
+    ['state', s.state],
+    ['role', s.role],
+    ['term', String(s.term)],
+    ['leader', s.leader ?? '(none)'],
+    ['commit', String(s.commitIndex)],
+    ['applied', String(s.appliedIndex)],
+    ['last', String(s.lastIndex)],
+    ['snapshot', `index ${s.snapshotIndex}, ${s.snapshotSizeBytes} bytes`],
+    ['cluster', s.clusterId ?? '(none)'],
+    ['version', `${s.version} (pid ${s.pid})`],
+  ]);
+  return `${head}\n\n${membersTable(s.members, s.leader)}`;
+}
