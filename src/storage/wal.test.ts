@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { index, nodeId, term } from '../raft/types.js';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
+import { WAL_RECORD_PAYLOAD_MAX_BYTES } from './constants.js';
 import { StorageError, WalCorruptionError } from './errors.js';
 import { openWal } from './wal.js';
 import type { WalOptions } from './wal.js';
@@ -255,4 +256,14 @@ test('a crash part-way through compaction leaves a log that recovers to the same
     for (const s of before.slice(0, j)) await rm(join(copy, s.path.slice(dir.length)));
     assert.deepEqual((await reopen(copy, options)).boot, expected, `crash after deleting ${j} of ${deleted.length} segments`);
   }
+});
+
+test('an entry too large for a record fails its caller at once and the WAL goes on', async () => {
+  const dir = freshDir();
+  const { wal } = await openWal(dir);
+  const huge: Entry = { index: index(1), term: term(1), kind: 'normal', data: new Uint8Array(WAL_RECORD_PAYLOAD_MAX_BYTES) };
+  assert.throws(() => void wal.append([huge]), /exceeds WAL_RECORD_PAYLOAD_MAX_BYTES/);
+  await wal.append([entry(1, 1)]);
+  await wal.close();
+  assert.deepEqual((await reopen(dir)).boot.entries, [entry(1, 1)]);
 });

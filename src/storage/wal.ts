@@ -154,6 +154,8 @@ interface OpenSegment {
 
 interface Pending {
   readonly records: readonly WalRecord[];
+  /** records, encoded when the call was made: a record too large fails its caller, not the whole batch. */
+  readonly encoded: readonly Buffer[];
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
 }
@@ -271,9 +273,10 @@ export class Wal {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+    const encoded = records.map(encodeRecord);
     for (const r of records) this.accepted.apply(r); // assertion errors: the caller broke Raft's rules
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, resolve, reject });
+      this.queue.push({ records, encoded, resolve, reject });
       // Start on a microtask so that calls made in the same turn share the first fsync too.
       this.flushing ??= Promise.resolve().then(() => this.flushLoop());
     });
@@ -285,7 +288,7 @@ export class Wal {
         const batch = this.queue;
         this.queue = [];
         try {
-          await this.writeBatch(batch.flatMap((p) => p.records));
+          await this.writeBatch(batch.flatMap((p) => p.records), batch.flatMap((p) => p.encoded));
         } catch (e) {
           this.failure = e instanceof Error ? e : new Error(String(e));
           const error = new StorageError('wal-failed', `writing the WAL in ${this.dir} failed (${this.failure.message}); restart the node so that recovery repairs the log.`, { cause: e });
@@ -301,12 +304,13 @@ export class Wal {
   }
 
   /** Writes records to the open segment, rolling over at the size limit, and fsyncs. */
-  private async writeBatch(records: readonly WalRecord[]): Promise<void> {
+  private async writeBatch(records: readonly WalRecord[], encodedRecords: readonly Buffer[]): Promise<void> {
     let segment = this.current;
     assert(segment !== undefined, 'the WAL has an open segment while not closed');
+    assert(records.length === encodedRecords.length, 'every record is encoded once');
     let buffers: Buffer[] = [];
-    for (const record of records) {
-      const encoded = encodeRecord(record);
+    for (const [k, record] of records.entries()) {
+      const encoded = encodedRecords[k] as Buffer;
       if (segment.bodyRecords > 0 && segment.sizeBytes + encoded.length > this.segmentSizeMaxBytes) {
         await this.writeAndSync(segment, buffers);
         buffers = [];
