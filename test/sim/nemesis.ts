@@ -1,6 +1,7 @@
 // The fault injector of random worlds: at random times it crashes and restarts nodes (sometimes in
 // the middle of a Ready), partitions and heals the network, cuts links, changes the loss rate and
 // asks for leadership transfers. Which faults a world sees is itself drawn from the seed.
+import { RELIABLE_NETWORK } from './network.js';
 import type { CrashPoint, World } from './world.js';
 import type { Prng } from './prng.js';
 import type { NodeId } from '../../src/raft/types.js';
@@ -96,8 +97,8 @@ export class Nemesis {
     const w = this.world;
     w.trace('repair-all');
     w.network.heal();
-    w.network.faults.dropRate = 0;
-    w.network.faults.duplicateRate = 0;
+    // Raft needs round trips well inside the election timeout to make progress: repair the delays too.
+    w.network.faults = { ...RELIABLE_NETWORK };
     for (const n of w.nodes.values()) {
       n.crashPoint = undefined;
       if (n.state === 'crashed') w.restart(n.id);

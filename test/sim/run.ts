@@ -44,7 +44,7 @@ export function runRandomWorld(opts: RandomWorldOptions): RandomWorldResult {
   const pick = new Prng(opts.seed);
   const nodes = opts.nodes ?? pick.pick([3, 3, 5]);
   const dropRateMax = pick.pick([0, 0, 0.05, 0.2]);
-  const network = { dropRate: dropRateMax / 2, duplicateRate: pick.pick([0, 0.02, 0.1]), delayMinMs: 1, delayMaxMs: pick.pick([5, 15, 40]) };
+  const network = { dropRate: dropRateMax / 2, duplicateRate: pick.pick([0, 0.02, 0.1]), delayMinMs: 1, delayMaxMs: pick.pick([5, 15, 40, 150]) };
   const snapshotEveryEntries = pick.pick([undefined, 5, 20, 60]);
   const mix = { crashes: pick.chance(0.7), partitions: pick.chance(0.6), transfers: pick.chance(0.4), dropRateMax };
   const churn = pick.chance(0.5);
