@@ -20,7 +20,7 @@ function sampleFrames(): Frame[] {
     { type: 'welcome' },
     { type: 'refuse', code: 'bad-proof', reason: 'the peer could not prove the cluster secret' },
     ...sampleMessages().map((message): Frame => ({ type: 'raft', message })),
-    { type: 'snapshot-offer', size: 5 * 1024 * 1024, message: snapshotMessage },
+    { type: 'snapshot-offer', size: 5 * 1024 * 1024, checksum: 0xdeadbeef, message: snapshotMessage },
     { type: 'snapshot-ack', index: 9, term: 2, status: 'resume', offset: 1024 },
     { type: 'snapshot-ack', index: 9, term: 2, status: 'committed', offset: 0 },
     { type: 'snapshot-ack', index: 9, term: 2, status: 'rejected', offset: 0 },

@@ -38,8 +38,11 @@ export type Frame =
   | { readonly type: 'refuse'; readonly code: HandshakeRefusalCode; readonly reason: string }
   /** dialer: one Raft message. */
   | { readonly type: 'raft'; readonly message: Message }
-  /** dialer: a snapshot of `size` bytes follows for this install-snapshot message. */
-  | { readonly type: 'snapshot-offer'; readonly message: InstallSnapshotRequest; readonly size: number }
+  /**
+   * dialer: a snapshot of `size` bytes follows for this install-snapshot message; `checksum` is the
+   * sender's storage checksum of those bytes (opaque here), which the receiver's storage verifies.
+   */
+  | { readonly type: 'snapshot-offer'; readonly message: InstallSnapshotRequest; readonly size: number; readonly checksum: number }
   /** acceptor: for the snapshot at (index, term): resume from `offset`, or committed, or rejected. */
   | {
       readonly type: 'snapshot-ack';
@@ -123,7 +126,7 @@ export function encodeFrame(frame: Frame): Buffer {
       writeMessage(w, frame.message);
       break;
     case 'snapshot-offer':
-      w.u64(frame.size);
+      w.u64(frame.size).u32(frame.checksum);
       writeMessage(w, frame.message);
       break;
     case 'snapshot-ack':
@@ -199,9 +202,10 @@ function readFrame(r: ByteReader, type: FrameType): Frame {
       return { type, message: readMessage(r) };
     case 'snapshot-offer': {
       const size = r.u64('snapshot size');
+      const checksum = r.u32('snapshot checksum');
       const message = readMessage(r);
       if (message.type !== 'install-snapshot') r.fail(`snapshot offer carries a ${message.type} message`);
-      return { type, size, message };
+      return { type, size, checksum, message };
     }
     case 'snapshot-ack': {
       const i = r.u64('snapshot index');

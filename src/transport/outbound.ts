@@ -333,7 +333,7 @@ export class OutboundLink {
       case 'offer': {
         const size = job.source?.sizeBytes ?? 0;
         job.phase = 'await-ack';
-        return encodeFrame({ type: 'snapshot-offer', message: job.message, size });
+        return encodeFrame({ type: 'snapshot-offer', message: job.message, size, checksum: job.source?.checksum ?? 0 });
       }
       case 'stream': {
         const source = job.source;

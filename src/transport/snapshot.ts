@@ -12,6 +12,8 @@ import type { TransportLog } from './types.js';
 /** Random-access reading of one snapshot's bytes, so a stream can resume at any offset. */
 export interface SnapshotSource {
   readonly sizeBytes: number;
+  /** The storage's checksum of the bytes, handed to the receiver's sink for verification (opaque here). */
+  readonly checksum: number;
   /** Exactly `length` bytes starting at `offset` (offset + length <= sizeBytes). */
   read(offset: number, length: number): Promise<Uint8Array>;
   close(): void | Promise<void>;
@@ -27,12 +29,13 @@ export interface SnapshotSink {
 }
 
 export type OpenSnapshot = (meta: SnapshotMeta) => Promise<SnapshotSource>;
-export type SnapshotSinkFactory = (from: NodeId, meta: SnapshotMeta, sizeBytes: number) => SnapshotSink | Promise<SnapshotSink>;
+export type SnapshotSinkFactory = (from: NodeId, meta: SnapshotMeta, sizeBytes: number, checksum: number) => SnapshotSink | Promise<SnapshotSink>;
 
 /** A source over bytes already in memory (tests, small state machines). */
 export function snapshotSourceFromBytes(bytes: Uint8Array): SnapshotSource {
   return {
     sizeBytes: bytes.length,
+    checksum: 0,
     read: (offset, length) => Promise.resolve(bytes.subarray(offset, offset + length)),
     close: () => undefined,
   };
@@ -100,7 +103,7 @@ export class SnapshotReceiver {
     }
     let sink: SnapshotSink;
     try {
-      sink = await this.sinkFactory(from, m.snapshot, f.size);
+      sink = await this.sinkFactory(from, m.snapshot, f.size, f.checksum);
     } catch (e) {
       this.log('error', 'cannot open a snapshot sink', { peer: from, error: String(e) });
       return ack('rejected', 0);
