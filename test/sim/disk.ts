@@ -67,6 +67,14 @@ export class Disk {
     this.configIndexes = keep ? this.configIndexes.filter((i) => i > s.meta.index) : [];
   }
 
+  /** Models a disk that lied about fsync: the last `n` entries vanish (never below the snapshot). */
+  forgetTail(n: number): void {
+    const keep = Math.max(0, this.log.length - n);
+    this.log.length = keep;
+    this.configIndexes = this.configIndexes.filter((i) => i <= this.lastIndex);
+    if (this.hardState.commit > this.lastIndex) this.hardState = { ...this.hardState, commit: this.lastIndex };
+  }
+
   /** A local snapshot at an index this node applied: drop the log up to it. */
   compactTo(s: StoredSnapshot): void {
     assert(s.meta.index >= this.snapshotIndex && s.meta.index <= this.lastIndex, () => `compaction to ${s.meta.index} outside [${this.snapshotIndex}, ${this.lastIndex}]`);

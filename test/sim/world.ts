@@ -41,6 +41,11 @@ export interface WorldConfig {
   readonly raft?: Partial<Pick<RaftOptions, 'preVote' | 'checkQuorum' | 'appendEntriesMaxCount' | 'inflightAppendsMax'>>;
   /** Receives one line per event. */
   readonly trace?: (line: string) => void;
+  /**
+   * A broken disk, to prove the checks catch the loss it causes: on a crash it forgets this many
+   * entries from the end of its log, though they were reported durable.
+   */
+  readonly lyingDiskEntries?: number;
 }
 
 type SimEvent =
@@ -163,6 +168,8 @@ export class World {
   }
 
   private halt(node: SimNode, state: NodeState): void {
+    const lost = this.config.lyingDiskEntries ?? 0;
+    if (lost > 0 && state === 'crashed') node.disk.forgetTail(lost);
     node.raft = undefined;
     node.state = state;
     node.incarnation++;
