@@ -52,8 +52,8 @@ export interface ControlPlaneBinaries {
 export type Logger = (line: string) => void;
 
 /** The `go` executable, or GoToolchainMissingError. */
-export function findGo(): string {
-  for (const candidate of ['go', ...GO_FALLBACK_PATHS]) {
+export function findGo(candidates: readonly string[] = ['go', ...GO_FALLBACK_PATHS]): string {
+  for (const candidate of candidates) {
     const r = spawnSync(candidate, ['version'], { encoding: 'utf8' });
     if (r.status === 0) return candidate;
   }

@@ -37,6 +37,20 @@ server.listen(${PORT}, process.env.POD_IP);
 process.on('SIGTERM', () => { fs.appendFileSync('/data/sigterms', 'x'); process.exit(0); });
 `;
 
+/** What an in-cluster client does: token and CA from the mounted service-account volume, API from the env. */
+const IN_CLUSTER_JS = [
+  "const fs = require('node:fs'), https = require('node:https');",
+  "const dir = '/var/run/secrets/kubernetes.io/serviceaccount';",
+  "const ns = fs.readFileSync(dir + '/namespace', 'utf8');",
+  'const req = https.get({ host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT,',
+  "  path: '/api/v1/namespaces/' + ns + '/secrets', ca: fs.readFileSync(dir + '/ca.crt'),",
+  "  headers: { Authorization: 'Bearer ' + fs.readFileSync(dir + '/token', 'utf8') } }, (res) => {",
+  "  let body = ''; res.on('data', (d) => (body += d));",
+  "  res.on('end', () => { console.log(res.statusCode + ' ' + JSON.parse(body).message); process.exit(0); });",
+  '});',
+  "req.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });",
+].join('\n');
+
 function manifests(serverPath: string): string {
   return `
 apiVersion: v1
@@ -218,6 +232,30 @@ describe('test control plane and kubelet', () => {
     await waitFor('the volume to be deleted', POD_READY_TIMEOUT_MS, async () =>
       (await cluster.kubectl(['get', 'pv', pv2, '--ignore-not-found', '-o', 'name'])).stdout === '' || undefined,
     );
+  });
+
+  test('a pod reaches the API server with its in-cluster service-account credentials and then succeeds', async () => {
+    const pod = `
+apiVersion: v1
+kind: Pod
+metadata: {name: whoami, namespace: ${NS}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: ignored
+    command: [node, -e, ${JSON.stringify(IN_CLUSTER_JS)}]
+`;
+    await cluster.kubectl(['apply', '-f', '-'], pod);
+    await waitFor('the pod to succeed', POD_READY_TIMEOUT_MS, async () => {
+      const phase = (await cluster.kubectl(['get', 'pod', 'whoami', '-n', NS, '-o', 'jsonpath={.status.phase}'])).stdout;
+      assert.notEqual(phase, 'Failed', readFileSync(cluster.podLogPath(NS, 'whoami', 'main'), 'utf8'));
+      return phase === 'Succeeded' || undefined;
+    });
+    // Authenticated as its service account (a bad token would be 401), and RBAC denies it the list.
+    const out = readFileSync(cluster.podLogPath(NS, 'whoami', 'main'), 'utf8');
+    assert.match(out, /^403 .*system:serviceaccount:e2e:default/m);
+    await cluster.kubectl(['delete', 'pod', 'whoami', '-n', NS]);
   });
 
   test('a pod cut off the network is unreachable until restored', async () => {

@@ -219,7 +219,9 @@ export class Kubelet {
       if (runtime) runtime.updateSpec(pod);
       else if (!this.starting.has(uid) && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') {
         this.starting.add(uid);
-        void this.startPod(pod).finally(() => this.starting.delete(uid));
+        void this.startPod(pod)
+          .catch((err: unknown) => this.log(`starting ${pod.metadata?.namespace}/${pod.metadata?.name} failed (retrying): ${describe(err)}`))
+          .finally(() => this.starting.delete(uid));
       }
     }
     for (const [uid, runtime] of this.pods) {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Kubelet } from './kubelet.js';
+import { ClusterNetwork } from './network.js';
 import type { KubeletConfig } from './kubelet.js';
 
 const OWNER_CHECK_INTERVAL_MS = 1_000;
@@ -41,8 +42,12 @@ async function main(): Promise<void> {
     stopping = true;
     log(`stopping: ${reason}`);
     await kubelet.stop();
+    // The owner removes the bridge on a normal stop; an owner that died cannot, so we do.
+    if (!alive(config.ownerPid)) ClusterNetwork.attach(config.networkSlot).destroy();
     process.exit(0);
   };
+  // A failed API call must not take the node down: the next pass repairs whatever it left undone.
+  process.on('unhandledRejection', (err) => log(`unhandled rejection: ${err instanceof Error ? err.message : String(err)}`));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   setInterval(() => {

@@ -20,7 +20,7 @@ import type { EnvSources } from './spec.js';
 
 const RESTART_BACKOFF_BASE_MS = 1_000;
 const RESTART_BACKOFF_MAX_MS = 10_000;
-const CONFIG_ERROR_RETRY_MS = 2_000;
+const START_RETRY_MS = 2_000;
 const DEFAULT_TERMINATION_GRACE_SECONDS = 30;
 const MOUNT_FAILED_EXIT_CODE = 126;
 const MOUNT_SCRIPT = [
@@ -127,21 +127,25 @@ export class PodRuntime {
     return this.pod.spec?.restartPolicy ?? 'Always';
   }
 
+  /** Starts the container's process; any failure leaves it waiting with the reason and retries later. */
   private async startContainer(c: ContainerRuntime): Promise<void> {
+    try {
+      await this.spawnContainer(c);
+    } catch (err) {
+      if (this.terminating) return;
+      const reason = err instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'StartError';
+      c.waiting = { reason, message: err instanceof Error ? err.message : String(err) };
+      this.deps.log(`${this.namespace}/${this.name}/${c.spec.name}: ${reason}: ${c.waiting.message} (retrying)`);
+      this.deps.onChange();
+      c.timer = setTimeout(() => void this.startContainer(c), START_RETRY_MS);
+    }
+  }
+
+  private async spawnContainer(c: ContainerRuntime): Promise<void> {
     if (this.terminating || !this.sandbox) return;
     const sandbox = this.sandbox;
-    let env: Record<string, string>;
-    let argv: string[];
-    try {
-      argv = containerArgv(c.spec, this.deps.repoRoot, this.deps.nodeExecutable);
-      env = await containerEnv(this.pod, c.spec, this.deps.envSources, sandbox.ip, this.deps.hostIp, this.baseEnv());
-    } catch (err) {
-      if (!(err instanceof ContainerConfigError)) throw err;
-      c.waiting = { reason: 'CreateContainerConfigError', message: err.message };
-      this.deps.onChange();
-      c.timer = setTimeout(() => void this.startContainer(c), CONFIG_ERROR_RETRY_MS);
-      return;
-    }
+    const argv = containerArgv(c.spec, this.deps.repoRoot, this.deps.nodeExecutable);
+    const env = await containerEnv(this.pod, c.spec, this.deps.envSources, sandbox.ip, this.deps.hostIp, this.baseEnv());
     if (this.terminating) return;
     const mounts: string[] = [];
     for (const m of c.spec.volumeMounts ?? []) {
