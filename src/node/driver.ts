@@ -65,13 +65,18 @@ export class RaftDriver {
     private readonly network: DriverNetwork,
     readonly sm: KvStateMachine,
     private readonly log: Logger,
-    private readonly metrics: NodeMetrics | undefined,
+    private metrics: NodeMetrics | undefined,
     private readonly options: DriverOptions,
     private readonly onFatal: (e: Error) => void,
   ) {
     this.statusCache = raft.status();
     this.lastLeader = this.statusCache.leader;
     network.onMessage((m) => this.enqueue(() => this.raft.step(m)));
+  }
+
+  /** Metrics read the driver's status, so they are attached after construction. */
+  attachMetrics(m: NodeMetrics): void {
+    this.metrics = m;
   }
 
   start(): void {
@@ -352,11 +357,7 @@ export class RaftDriver {
     this.appliedSinceSnapshotEntries = 0;
     this.appliedSinceSnapshotBytes = 0;
     this.statusCache = this.raft.status();
-    this.log.info('snapshot written and log compacted', {
-      index,
-      sizeBytes: this.storage.latestSnapshot()?.sizeBytes ?? 0,
-      ms: Math.round(performance.now() - started),
-    });
+    this.log.info('snapshot written and log compacted', { index, ms: Math.round(performance.now() - started) });
   }
 
   /** For messages that must reach the core from outside the network port (tests). */

@@ -17,12 +17,6 @@ export interface DriverStorage {
   createSnapshot(meta: SnapshotMeta): Promise<SnapshotWriter>;
   /** Drops log entries up to `index` (whole segments) after a snapshot at `index` is durable. */
   compact(index: LogIndex): Promise<void>;
-  /** The current snapshot's metadata and size, if any. */
-  latestSnapshot(): { meta: SnapshotMeta; sizeBytes: number } | undefined;
-  /** Records the cluster id in the data dir (once). */
-  setClusterId(clusterId: string): Promise<void>;
-  clusterId(): string | undefined;
-  close(): Promise<void>;
 }
 
 export interface SnapshotWriter {
@@ -38,5 +32,4 @@ export interface DriverNetwork {
   request(to: NodeId, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   onMessage(handler: (m: Message) => void): void;
   onRequest(handler: (from: NodeId, payload: Uint8Array) => Promise<Uint8Array>): void;
-  close(): Promise<void>;
 }

@@ -174,6 +174,11 @@ test('membership: a learner joins, is promoted, a voter is removed; one change a
   assert.equal(a.status().role, 'leader');
   c.add('b', emptyBootState());
   a.proposeMembership({ kind: 'add-learner', id: id('b'), address: 'b:1' });
+  assert.throws(
+    () => a.proposeMembership({ kind: 'promote', id: id('b') }),
+    (e: unknown) => e instanceof RaftError && e.code === 'learner-not-caught-up',
+    'a learner that has not answered yet cannot be promoted',
+  );
   c.stabilize();
   c.tickAll(3);
   const b = c.get('b').raft;

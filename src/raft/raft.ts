@@ -228,7 +228,10 @@ export class Raft {
     if (change.kind === 'promote') {
       const pr = this.progress.get(change.id);
       const match = pr?.match ?? 0;
-      if (match + PROMOTE_LAG_ENTRIES_MAX < this.log.lastIndex())
+      // The learner must be replicating (its log is known to match ours) and answering, not merely
+      // within the lag of a short log it has never received.
+      const replicating = pr !== undefined && pr.state === 'replicate' && this.isAlive(change.id);
+      if (!replicating || match + PROMOTE_LAG_ENTRIES_MAX < this.log.lastIndex())
         throw new RaftError(
           'learner-not-caught-up',
           `learner ${change.id} has entries up to ${match}, the leader up to ${this.log.lastIndex()}; promote it once it is within ${PROMOTE_LAG_ENTRIES_MAX}`,

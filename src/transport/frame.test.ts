@@ -13,8 +13,8 @@ function sampleFrames(): Frame[] {
   const nonce = new Uint8Array(NONCE_SIZE_BYTES).fill(7);
   const proof = new Uint8Array(PROOF_SIZE_BYTES).fill(9);
   return [
-    { type: 'hello', clusterId: 'c-1', from: A, to: B, nonce },
-    { type: 'hello', clusterId: '', from: A, to: B, nonce },
+    { type: 'hello', clusterId: 'c-1', from: A, to: B, nonce, advertise: '127.0.0.1:7001' },
+    { type: 'hello', clusterId: '', from: A, to: B, nonce, advertise: '' },
     { type: 'challenge', from: B, nonce, proof },
     { type: 'auth', proof },
     { type: 'welcome' },

@@ -9,6 +9,7 @@ import type { InstallSnapshotRequest, Message, NodeId } from '../raft/types.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { readMessage, readNodeId, writeMessage, writeNodeId } from './codec.js';
 import {
+  ADDRESS_SIZE_MAX_BYTES,
   CLUSTER_ID_SIZE_MAX_BYTES,
   FRAME_HEADER_SIZE_BYTES,
   FRAME_SIZE_MAX_BYTES,
@@ -27,7 +28,8 @@ export type SnapshotAckStatus = 'resume' | 'committed' | 'rejected';
 // accepted it; "acceptor" frames go back. Raft messages only ever travel dialer → acceptor.
 export type Frame =
   /** dialer: opens the handshake. `clusterId` is '' while the dialer does not know it yet. */
-  | { readonly type: 'hello'; readonly clusterId: string; readonly from: NodeId; readonly to: NodeId; readonly nonce: Uint8Array }
+  /** `advertise`: where the dialer's own peer port is reached ('' if unknown), so the acceptor can answer it. */
+  | { readonly type: 'hello'; readonly clusterId: string; readonly from: NodeId; readonly to: NodeId; readonly nonce: Uint8Array; readonly advertise: string }
   /** acceptor: its nonce and its proof of the secret over both nonces and both ids. */
   | { readonly type: 'challenge'; readonly from: NodeId; readonly nonce: Uint8Array; readonly proof: Uint8Array }
   /** dialer: its proof of the secret. */
@@ -107,6 +109,7 @@ export function encodeFrame(frame: Frame): Buffer {
       writeNodeId(w, frame.from);
       writeNodeId(w, frame.to);
       w.raw(frame.nonce);
+      w.str(frame.advertise, ADDRESS_SIZE_MAX_BYTES);
       break;
     case 'challenge':
       assert(frame.nonce.length === NONCE_SIZE_BYTES && frame.proof.length === PROOF_SIZE_BYTES, 'challenge sizes');
@@ -180,6 +183,7 @@ function readFrame(r: ByteReader, type: FrameType): Frame {
         from: readNodeId(r, 'hello from'),
         to: readNodeId(r, 'hello to'),
         nonce: r.raw(NONCE_SIZE_BYTES, 'nonce'),
+        advertise: r.str('advertised address', ADDRESS_SIZE_MAX_BYTES),
       };
     case 'challenge':
       return {

@@ -13,7 +13,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NodeId } from '../raft/types.js';
 import { ByteWriter } from './bytes.js';
 import type { FramedConnection } from './connection.js';
-import { CLUSTER_ID_SIZE_MAX_BYTES, NONCE_SIZE_BYTES, NODE_ID_SIZE_MAX_BYTES } from './constants.js';
+import { ADDRESS_SIZE_MAX_BYTES, CLUSTER_ID_SIZE_MAX_BYTES, NONCE_SIZE_BYTES, NODE_ID_SIZE_MAX_BYTES } from './constants.js';
 import type { HandshakeRefusalCode } from './errors.js';
 import { HandshakeError } from './errors.js';
 import type { Frame } from './frame.js';
@@ -26,6 +26,8 @@ export interface Transcript {
   readonly acceptor: NodeId;
   readonly dialerNonce: Uint8Array;
   readonly acceptorNonce: Uint8Array;
+  /** The dialer's advertised peer address, bound into the proofs so that it cannot be swapped. */
+  readonly dialerAddress: string;
 }
 
 /** HMAC-SHA256 over the role and the transcript. */
@@ -35,6 +37,7 @@ export function handshakeProof(secret: Uint8Array, role: HandshakeRole, t: Trans
   w.str(t.clusterId, CLUSTER_ID_SIZE_MAX_BYTES);
   w.str(t.dialer, NODE_ID_SIZE_MAX_BYTES).str(t.acceptor, NODE_ID_SIZE_MAX_BYTES);
   w.bytes(t.dialerNonce).bytes(t.acceptorNonce);
+  w.str(t.dialerAddress, ADDRESS_SIZE_MAX_BYTES);
   return createHmac('sha256', secret).update(w.finish()).digest();
 }
 
@@ -64,12 +67,15 @@ export interface HandshakeIdentity {
   /** '' while this node does not know its cluster yet (it is waiting to be added). */
   readonly clusterId: string;
   readonly secret: Uint8Array;
+  /** Where peers reach this node's peer port ('' if unknown); sent when dialing. */
+  readonly advertise?: string;
 }
 
 /** The dialer's side. Resolves when the acceptor welcomed us; throws HandshakeError otherwise. */
 export async function dialerHandshake(conn: FramedConnection, id: HandshakeIdentity, peer: NodeId): Promise<void> {
   const dialerNonce = randomBytes(NONCE_SIZE_BYTES);
-  conn.send({ type: 'hello', clusterId: id.clusterId, from: id.self, to: peer, nonce: dialerNonce });
+  const advertise = id.advertise ?? '';
+  conn.send({ type: 'hello', clusterId: id.clusterId, from: id.self, to: peer, nonce: dialerNonce, advertise });
   const challenge = await conn.nextFrame();
   if (challenge.type !== 'challenge') {
     if (challenge.type !== 'refuse') refuse(conn, 'protocol', `expected challenge, got ${challenge.type}`);
@@ -83,6 +89,7 @@ export async function dialerHandshake(conn: FramedConnection, id: HandshakeIdent
     acceptor: peer,
     dialerNonce,
     acceptorNonce: challenge.nonce,
+    dialerAddress: advertise,
   };
   if (!proofMatches(handshakeProof(id.secret, 'acceptor', transcript), challenge.proof)) {
     refuse(conn, 'bad-proof', `${peer} could not prove it holds the cluster secret`);
@@ -95,8 +102,11 @@ export async function dialerHandshake(conn: FramedConnection, id: HandshakeIdent
   }
 }
 
-/** The acceptor's side. Resolves with the authenticated dialer's id; throws HandshakeError otherwise. */
-export async function acceptorHandshake(conn: FramedConnection, id: HandshakeIdentity): Promise<NodeId> {
+/**
+ * The acceptor's side. Resolves with the authenticated dialer's id and the cluster it claims ('' when it
+ * does not know its cluster yet); throws HandshakeError otherwise.
+ */
+export async function acceptorHandshake(conn: FramedConnection, id: HandshakeIdentity): Promise<{ peer: NodeId; clusterId: string; address: string }> {
   const hello = await conn.nextFrame();
   if (hello.type !== 'hello') refuse(conn, 'protocol', `expected hello, got ${hello.type}`);
   if (hello.to !== id.self) refuse(conn, 'wrong-node', `this is ${id.self}, not ${hello.to}`);
@@ -111,6 +121,7 @@ export async function acceptorHandshake(conn: FramedConnection, id: HandshakeIde
     acceptor: id.self,
     dialerNonce: hello.nonce,
     acceptorNonce,
+    dialerAddress: hello.advertise,
   };
   conn.send({
     type: 'challenge',
@@ -128,5 +139,5 @@ export async function acceptorHandshake(conn: FramedConnection, id: HandshakeIde
     refuse(conn, 'bad-proof', `${hello.from} could not prove it holds the cluster secret`);
   }
   conn.send({ type: 'welcome' });
-  return hello.from;
+  return { peer: hello.from, clusterId: hello.clusterId, address: hello.advertise };
 }

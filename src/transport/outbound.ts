@@ -27,6 +27,8 @@ export interface LinkContext {
   readonly self: NodeId;
   readonly secret: Uint8Array;
   readonly clusterId: () => string;
+  /** This node's advertised peer address ('' if unknown). */
+  readonly advertise: string;
   readonly addressOf: (id: NodeId) => string | undefined;
   readonly openSnapshot: OpenSnapshot | undefined;
   readonly requests: PendingRequests;
@@ -214,7 +216,7 @@ export class OutboundLink {
         conn.socket.once('connect', resolve);
         conn.onClose((reason) => reject(new Error(reason)));
       });
-      await dialerHandshake(conn, { self: this.ctx.self, clusterId: this.ctx.clusterId(), secret: this.ctx.secret }, this.peer);
+      await dialerHandshake(conn, { self: this.ctx.self, clusterId: this.ctx.clusterId(), secret: this.ctx.secret, advertise: this.ctx.advertise }, this.peer);
     } catch (e) {
       conn.close('handshake failed');
       this.dialing = undefined;

@@ -44,8 +44,14 @@ export interface PeerTransportOptions {
   readonly secret: Uint8Array | string;
   /** The cluster this node belongs to, or '' while it waits to be added (it then accepts any). */
   readonly clusterId?: () => string;
-  /** A peer's current "host:port", or undefined when it is no member: asked at every dial. */
+  /**
+   * A peer's current "host:port", or undefined when it is no member: asked at every dial. When it
+   * answers undefined, the address the peer advertised when it last dialed us is used: a node that
+   * waits to be added knows its leader from no configuration yet, only from the leader's own dial.
+   */
   readonly addressOf: (id: NodeId) => string | undefined;
+  /** Where peers reach this node's peer port; sent when dialing. */
+  readonly advertise?: string;
   /** Opens the bytes of a snapshot this node sends with install-snapshot. */
   readonly openSnapshot?: OpenSnapshot;
   /** Where a received snapshot's bytes go before its install-snapshot message is delivered. */
@@ -80,6 +86,8 @@ export class PeerTransport {
   private readonly links = new Map<NodeId, OutboundLink>();
   private readonly inbound = new Set<FramedConnection>();
   private readonly inboundByPeer = new Map<NodeId, FramedConnection>();
+  private readonly peerClusterIds = new Map<NodeId, string>();
+  private readonly peerAddresses = new Map<NodeId, string>();
   private readonly snapshots: SnapshotReceiver;
   private readonly context: LinkContext;
   private server: Server | undefined;
@@ -107,7 +115,8 @@ export class PeerTransport {
       self: options.id,
       secret: this.secret,
       clusterId: options.clusterId ?? (() => ''),
-      addressOf: options.addressOf,
+      advertise: options.advertise ?? '',
+      addressOf: (id) => options.addressOf(id) ?? this.peerAddresses.get(id),
       openSnapshot: options.openSnapshot,
       requests: this.requests,
       log: this.log,
@@ -198,6 +207,14 @@ export class PeerTransport {
     await link?.close();
   }
 
+  /**
+   * The cluster id an authenticated peer claimed when it last dialed us (undefined: never, or it did
+   * not know its own). A node waiting to be added learns its cluster this way from its leader.
+   */
+  peerClusterId(peer: NodeId): string | undefined {
+    return this.peerClusterIds.get(peer);
+  }
+
   stats(peer: NodeId): PeerStats | undefined {
     return this.links.get(peer)?.stats();
   }
@@ -254,10 +271,12 @@ export class PeerTransport {
       conn.sendAndClose({ type: 'refuse', code: 'timeout', reason: 'the handshake took too long' }, 'handshake timed out');
     }, this.limits.handshakeTimeoutMs);
     acceptorHandshake(conn, { self: this.id, clusterId: this.context.clusterId(), secret: this.secret }).then(
-      (peer) => {
+      ({ peer, clusterId, address }) => {
         clearTimeout(timer);
         if (conn.isClosed) return;
         from = peer;
+        if (clusterId !== '') this.peerClusterIds.set(peer, clusterId);
+        if (address !== '') this.peerAddresses.set(peer, address);
         this.established(peer, conn);
       },
       (e: unknown) => {

@@ -1,0 +1,334 @@
+// Assembles a node: storage → Raft core → state machine → peer transport → driver → HTTP API,
+// and takes them apart in the reverse order on stop.
+import { randomInt, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { formatHostPort } from '../config/host-port.js';
+import type { NodeConfig } from '../config/node-config.js';
+import { KvStateMachine } from '../kv/state-machine.js';
+import type { Logger } from '../log/logger.js';
+import { Raft, bootstrapState, type RaftBootState } from '../raft/raft.js';
+import { findMember, voters } from '../raft/membership.js';
+import type { LogIndex, Member, NodeId } from '../raft/types.js';
+import { openStorage, type Storage } from '../storage/index.js';
+import { PeerTransport } from '../transport/index.js';
+import { packageVersion } from '../cli/version.js';
+import { RaftDriver } from './driver.js';
+import { NodeError } from './errors.js';
+import { createHttpApp, type NodeApi, type StatusBody } from './http-api.js';
+import { NodeMetrics } from './metrics.js';
+import type { DriverNetwork, DriverStorage, SnapshotWriter } from './ports.js';
+import { NodeService, membersOf } from './service.js';
+
+/** Used when no cluster secret is configured: peers are then effectively unauthenticated (logged loudly). */
+const INSECURE_DEFAULT_SECRET = 'kuberaft-insecure-default-cluster-secret';
+/** A follower within this many entries of the commit index counts as caught up for /readyz. */
+export const READY_LAG_ENTRIES_MAX = 1000;
+/** Grace for in-flight HTTP requests on stop. */
+const HTTP_CLOSE_TIMEOUT_MS = 5_000;
+
+export interface RunningNode {
+  stop(): Promise<void>;
+  readonly closed: Promise<void>;
+  /** Where the API and peer transport actually listen (ports resolved when 0 was asked for). */
+  readonly apiAddress: string;
+  readonly peerAddress: string;
+}
+
+export async function runNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
+  const id = config.id;
+  let driver: RaftDriver | undefined;
+  const log = logger.withDynamic(() => ({ term: driver?.status().term ?? 0 }));
+  let metrics: NodeMetrics | undefined;
+
+  const storage = await openStorage(config.dataDir, {
+    nodeId: id,
+    onFsync: (s) => metrics?.fsyncSeconds.observe(s),
+    onNote: (note) => log.warn('storage recovery', { note }),
+  });
+  try {
+    const advertise = formatHostPort(config.advertisePeer);
+    let boot: RaftBootState = { ...storage.boot, applied: storage.boot.snapshot?.index ?? (0 as LogIndex) };
+    const empty = boot.entries.length === 0 && boot.snapshot === undefined && boot.hardState.term === 0;
+    if (config.bootstrap && empty && storage.dataDir.identity.clusterId === undefined) {
+      // --bootstrap founds a cluster only on an empty data dir; a restarted founder just resumes.
+      const founders: Member[] = [{ id, address: advertise, role: 'voter' }];
+      boot = bootstrapState(founders);
+      await storage.dataDir.setClusterId(randomUUID());
+      await storage.append(boot.entries, boot.hardState);
+      log.info('bootstrapped a new one-node cluster', { clusterId: storage.dataDir.identity.clusterId });
+    } else if (config.bootstrap && !empty) {
+      log.info('--bootstrap ignored: the data dir already holds a cluster; resuming');
+    }
+
+    const raft = new Raft(
+      {
+        id,
+        electionTimeoutTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.tickMs)),
+        heartbeatIntervalTicks: Math.max(1, Math.round(config.heartbeatIntervalMs / config.tickMs)),
+        random: { nextInt: (max) => randomInt(max) },
+      },
+      boot,
+    );
+    const sm = new KvStateMachine();
+    if (boot.snapshot !== undefined) {
+      const reader = await storage.snapshots.open(boot.snapshot.index, boot.snapshot.term);
+      if (reader === undefined) throw new Error(`snapshot at index ${boot.snapshot.index} is missing from ${storage.dir}`);
+      await sm.restore(reader.chunks());
+    }
+
+    const secret = config.clusterSecret?.reveal() ?? INSECURE_DEFAULT_SECRET;
+    if (config.clusterSecret === undefined)
+      log.warn('no cluster secret configured: any process that can reach the peer port can join; set --cluster-secret-file');
+
+    let snapshotSize = 0;
+    const refreshSnapshotSize = async (): Promise<void> => {
+      const r = await storage.snapshots.openLatest({ verifyBody: false });
+      snapshotSize = r?.sizeBytes ?? 0;
+    };
+    await refreshSnapshotSize();
+
+    const transport = new PeerTransport({
+      id,
+      secret,
+      clusterId: () => storage.dataDir.identity.clusterId ?? '',
+      advertise,
+      addressOf: (peer) => {
+        const m = driver?.status().membership;
+        return m === undefined ? undefined : findMember(m, peer)?.address;
+      },
+      openSnapshot: async (meta) => {
+        const r = await storage.snapshots.open(meta.index, meta.term, { verifyBody: false });
+        if (r === undefined) throw new Error(`no snapshot at index ${meta.index} term ${meta.term} to send`);
+        return readerSource(r);
+      },
+      snapshotSink: async (_from, meta, sizeBytes, checksum) => {
+        const incoming = await storage.snapshots.incoming({ meta, sizeBytes, bodyCrc32c: checksum });
+        return {
+          write: (offset, chunk) => incoming.write(offset, chunk),
+          commit: async () => {
+            await incoming.commit();
+          },
+          abort: () => incoming.abort(),
+        };
+      },
+      log: (level, msg, fields) => log[level](msg, fields),
+    });
+    const peerBound = await transport.listen(config.listenPeer.host, config.listenPeer.port);
+
+    const driverStorage = adaptStorage(storage, refreshSnapshotSize);
+    const network: DriverNetwork = {
+      send: (m) => transport.send(m),
+      request: (to, payload, timeoutMs) => transport.request(to, payload, timeoutMs),
+      onMessage: (h) => transport.onMessage(h),
+      onRequest: (h) => transport.onRequest(h),
+    };
+
+    let resolveClosed: () => void = () => undefined;
+    let rejectClosed: (e: Error) => void = () => undefined;
+    const closed = new Promise<void>((res, rej) => {
+      resolveClosed = res;
+      rejectClosed = rej;
+    });
+
+    driver = new RaftDriver(
+      raft,
+      driverStorage,
+      network,
+      sm,
+      log,
+      undefined,
+      { tickMs: config.tickMs, snapshotThresholdEntries: config.snapshotThresholdEntries, snapshotThresholdBytes: config.snapshotThresholdBytes },
+      (e) => rejectClosed(e),
+    );
+    const d = driver;
+    metrics = new NodeMetrics(id, {
+      term: () => d.status().term,
+      commitIndex: () => d.status().commit,
+      appliedIndex: () => d.status().applied,
+      lastLogIndex: () => d.status().lastIndex,
+      snapshotIndex: () => d.status().snapshotIndex,
+      snapshotSizeBytes: () => snapshotSize,
+      isLeader: () => d.status().role === 'leader',
+      membersByRole: () => {
+        const m = d.status().membership.members;
+        return { voter: m.filter((x) => x.role === 'voter').length, learner: m.filter((x) => x.role === 'learner').length };
+      },
+      peerMatchIndex: () => new Map([...d.status().progress].map(([peer, p]) => [peer, p.match])),
+    });
+    d.attachMetrics(metrics);
+    const nodeMetrics = metrics;
+    // A joining node learns its cluster from the first leader that adds it.
+    d.onChange(() => {
+      const s = d.status();
+      if (storage.dataDir.identity.clusterId === undefined && s.leader !== undefined && s.leader !== id && s.membership.members.length > 0) {
+        const learned = transport.peerClusterId(s.leader);
+        if (learned) void storage.dataDir.setClusterId(learned).catch((e: unknown) => log.error('cannot record the cluster id', { err: e }));
+      }
+    });
+    d.start();
+
+    const service = new NodeService(id, d, network, log);
+    let live = true;
+    const api: NodeApi = {
+      id,
+      adminToken: config.adminToken?.reveal(),
+      execute: (req) => service.execute(req),
+      status: () => statusBody(id, d, storage, snapshotSize),
+      digest: () => ({ index: sm.appliedIndex, digest: sm.digest() }),
+      bootstrap: async () => {
+        const s = d.status();
+        if (storage.dataDir.identity.clusterId !== undefined || s.lastIndex !== 0 || s.term !== 0)
+          throw new NodeError('already-initialized', 'this node already belongs to a cluster (it has data or a cluster id); bootstrap only an empty node');
+        const clusterId = randomUUID();
+        await d.bootstrap([{ id, address: advertise, role: 'voter' }]);
+        await storage.dataDir.setClusterId(clusterId);
+        log.info('bootstrapped a new one-node cluster', { clusterId });
+        return { clusterId };
+      },
+      isLive: () => live,
+      readiness: () => readiness(id, d),
+      metrics: async () => ({ contentType: nodeMetrics.registry.contentType, body: await nodeMetrics.registry.metrics() }),
+    };
+    const app = createHttpApp(api);
+    const server: Server = createServer(app);
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listenApi.port, config.listenApi.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const apiBound = server.address() as AddressInfo;
+    const apiAddress = `${apiBound.address.includes(':') ? `[${apiBound.address}]` : apiBound.address}:${apiBound.port}`;
+    const peerAddress = `${peerBound.host}:${peerBound.port}`;
+    log.info('node started', { api: `http://${apiAddress}`, peer: peerAddress, advertisePeer: advertise, role: d.status().role });
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        live = false;
+        const httpClosed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const t = setTimeout(() => server.closeAllConnections(), HTTP_CLOSE_TIMEOUT_MS);
+        await d.stop();
+        await transport.close();
+        await httpClosed;
+        clearTimeout(t);
+        await storage.close();
+        log.info('node stopped');
+        resolveClosed();
+      })();
+      return stopping;
+    };
+    return { stop, closed, apiAddress, peerAddress };
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
+}
+
+function readerSource(r: { sizeBytes: number; bodyCrc32c: number; chunks(from?: number, chunkBytes?: number): AsyncGenerator<Uint8Array> }) {
+  // The transport asks for consecutive ranges; serve them from one sequential read.
+  let it: AsyncGenerator<Uint8Array> | undefined;
+  let pos = 0;
+  let buf = new Uint8Array(0);
+  return {
+    sizeBytes: r.sizeBytes,
+    checksum: r.bodyCrc32c,
+    read: async (offset: number, length: number): Promise<Uint8Array> => {
+      if (it === undefined || offset !== pos) {
+        await it?.return(undefined);
+        it = r.chunks(offset);
+        pos = offset;
+        buf = new Uint8Array(0);
+      }
+      while (buf.length < length) {
+        const next = await it.next();
+        if (next.done) throw new Error(`snapshot ended at ${pos + buf.length} of ${r.sizeBytes} bytes`);
+        const joined = new Uint8Array(buf.length + next.value.length);
+        joined.set(buf);
+        joined.set(next.value, buf.length);
+        buf = joined;
+      }
+      const out = buf.slice(0, length);
+      buf = buf.subarray(length);
+      pos += length;
+      return out;
+    },
+    close: async () => {
+      await it?.return(undefined);
+    },
+  };
+}
+
+function adaptStorage(storage: Storage, refreshSnapshotSize: () => Promise<void>): DriverStorage {
+  return {
+    append: (entries, hardState) => storage.append(entries, hardState),
+    installReceivedSnapshot: async (meta) => {
+      await storage.installSnapshot(meta);
+      await refreshSnapshotSize();
+      const r = await storage.snapshots.open(meta.index, meta.term);
+      if (r === undefined) throw new Error(`received snapshot at index ${meta.index} vanished`);
+      return r.chunks();
+    },
+    createSnapshot: async (meta): Promise<SnapshotWriter> => {
+      const w = await storage.snapshots.create(meta);
+      return {
+        write: (chunk) => w.write(chunk),
+        commit: async () => {
+          await w.commit();
+          await refreshSnapshotSize();
+        },
+        abort: () => w.abort(),
+      };
+    },
+    compact: (index) => storage.compact(index),
+  };
+}
+
+function nodeState(id: NodeId, d: RaftDriver): StatusBody['state'] {
+  const m = d.status().membership;
+  if (m.members.length === 0) return 'joining';
+  return findMember(m, id) === undefined ? 'removed' : 'member';
+}
+
+function statusBody(id: NodeId, d: RaftDriver, storage: Storage, snapshotSize: number): StatusBody {
+  const s = d.status();
+  return {
+    id,
+    version: packageVersion(),
+    pid: process.pid,
+    clusterId: storage.dataDir.identity.clusterId ?? null,
+    state: nodeState(id, d),
+    role: s.role,
+    term: s.term,
+    leader: s.leader ?? null,
+    commitIndex: s.commit,
+    appliedIndex: s.applied,
+    lastIndex: s.lastIndex,
+    snapshotIndex: s.snapshotIndex,
+    snapshotSizeBytes: snapshotSize,
+    pendingMembershipIndex: s.pendingMembershipIndex,
+    members: membersOf(s.membership).map((m) => ({
+      ...m,
+      matchIndex: m.id === id ? s.lastIndex : s.role === 'leader' ? (s.progress.get(m.id as NodeId)?.match ?? 0) : null,
+    })),
+  };
+}
+
+function readiness(id: NodeId, d: RaftDriver): { ready: boolean; reason: string } {
+  if (d.fatalError() !== undefined) return { ready: false, reason: 'stopped after a storage failure' };
+  const s = d.status();
+  switch (nodeState(id, d)) {
+    case 'joining':
+      return { ready: true, reason: 'waiting to be added to a cluster' };
+    case 'removed':
+      return { ready: false, reason: 'removed from the cluster' };
+    case 'member':
+      if (s.leader === undefined) return { ready: false, reason: 'no leader known' };
+      if (s.applied + READY_LAG_ENTRIES_MAX < s.commit) return { ready: false, reason: `catching up: applied ${s.applied} of ${s.commit}` };
+      return { ready: true, reason: voters(s.membership).includes(id) ? 'voter, caught up' : 'learner, caught up' };
+  }
+}
