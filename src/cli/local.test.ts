@@ -22,6 +22,7 @@ describe('kuberaft local', () => {
       [['--nodes', '10'], /--nodes: must be an integer in 1\.\.9/],
       [['--port-base', '65500'], /--port-base: must be an integer in 1\.\.65432/],
       [['--host', 'not a host'], /--host: not an address/],
+      [['--host', '0.0.0.0'], /--host: must be an address peers can dial/],
       [['--log-level', 'loud'], /--log-level: must be one of/],
       [['--bogus'], /Unknown option '--bogus'/],
       [['extra'], /Unexpected argument 'extra'/],

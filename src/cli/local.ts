@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { formatHostPort, parseHostPort } from '../config/host-port.js';
+import { formatHostPort, isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../log/logger.js';
 import type { LogLevel, Logger } from '../log/logger.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
@@ -96,6 +96,8 @@ export function parseLocalArgs(argv: readonly string[]): LocalArgs {
   const portBase = int('port-base', values['port-base'], 1, 65535 - API_PORT_OFFSET - nodes);
   const host = values.host;
   if (!parseHostPort(`${host.includes(':') ? `[${host}]` : host}:1`).ok) throw new UsageError(`--host: not an address (got ${JSON.stringify(host)})`);
+  // Nodes advertise the address they listen on; 0.0.0.0 cannot be dialled.
+  if (isUnspecifiedHost(host)) throw new UsageError(`--host: must be an address peers can dial, such as 127.0.0.1 (got ${JSON.stringify(host)})`);
   const level = values['log-level'];
   if (!isLogLevel(level)) throw new UsageError(`--log-level: must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(level)})`);
   if (values['data-dir'].trim() === '') throw new UsageError('--data-dir: must not be empty');

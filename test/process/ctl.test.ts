@@ -98,7 +98,8 @@ describe('kuberaft ctl', () => {
   it('transfers leadership and refuses admin calls without the token', async () => {
     await findRoles();
     const target = `node-${followerOrdinal}`;
-    assert.equal(ok(await run(leaderOrdinal, 'transfer', target)), `leader is now ${target}\n`);
+    const transfer = await run(leaderOrdinal, 'transfer', target);
+    assert.equal(ok(transfer), `leader is now ${target}\n`, `stderr: ${transfer.stderr}`);
     await waitFor('every node to follow the new leader', async () => (await status(c().url(3))).leader === target && (await status(c().url(1))).leader === target, 10_000);
 
     const anonymous = await ctl(['members', 'remove', 'node-3'], { KUBERAFT_ENDPOINT: c().url(1), KUBERAFT_TOKEN_FILE: '' });
