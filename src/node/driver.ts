@@ -233,6 +233,9 @@ export class RaftDriver {
           continue;
         }
         const rd = this.raft.ready();
+        // Refreshed before sending: the transport resolves addresses from the configuration in effect,
+        // which may have just gained the member these messages are for.
+        this.statusCache = this.raft.status();
         await this.handleReady(rd);
         this.raft.advance(rd);
         this.afterReady();
