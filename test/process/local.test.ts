@@ -57,6 +57,17 @@ describe('kuberaft local --nodes 3', () => {
     assert.equal(got.code, 0, got.stderr);
     assert.equal(got.stdout, 'hello from a follower\n');
 
+    // A node that dies unexpectedly is reported and restarted, and serves again.
+    const victimPid = (await status(first.url(3))).pid;
+    process.kill(victimPid, 'SIGKILL');
+    await waitFor('the restart notice', () => /^local \| node-3 exited unexpectedly \(signal SIGKILL\); restarting in \d+ ms$/m.test(first.stdout), 10_000);
+    await waitFor(
+      'node-3 to serve again under a new pid',
+      async () => (await status(first.url(3)).catch(() => undefined))?.pid !== undefined && (await status(first.url(3))).pid !== victimPid,
+      30_000,
+    );
+    pids.push(...(await first.nodePids()));
+
     // SIGINT stops the supervisor with exit 0 and leaves no node process behind.
     const nodePids = await first.nodePids();
     assert.equal(new Set(nodePids).size, 3);
