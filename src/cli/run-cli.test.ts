@@ -17,7 +17,10 @@ describe('kuberaft', () => {
     const io = captureIo();
     assert.equal(await runCli(['--help'], io), 0);
     for (const c of ['node', 'local', 'ctl', 'operator']) assert.match(io.stdout(), new RegExp(`^  ${c} `, 'm'));
-    assert.equal(await runCli([], captureIo()), 2);
+    const none = captureIo();
+    assert.equal(await runCli([], none), 2);
+    assert.match(none.stderr(), /^Usage: kuberaft <command>/);
+    assert.equal(none.stdout(), '');
   });
 
   it('node --help lists every flag with its env name and default', async () => {

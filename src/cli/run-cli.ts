@@ -35,11 +35,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     switch (command) {
       case undefined:
+        io.err(MAIN_HELP);
+        return EXIT_USAGE;
       case '--help':
       case '-h':
       case 'help':
         io.out(MAIN_HELP);
-        return command === undefined ? EXIT_USAGE : EXIT_OK;
+        return EXIT_OK;
       case '--version':
         io.out(`${packageVersion()}\n`);
         return EXIT_OK;
