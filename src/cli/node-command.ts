@@ -27,14 +27,10 @@ export function wantsHelp(argv: readonly string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
 }
 
-// A variable specifier: the node server is a separate layer loaded only by this command, so `ctl`
-// and `local` start without loading express and the storage engine.
-const NODE_RUN_MODULE = '../node/run.js';
-
+// Loaded only by this command, so `ctl` and `local` start without loading express and the storage engine.
 async function loadRunNode(): Promise<RunNode> {
-  const mod = (await import(NODE_RUN_MODULE)) as { runNode?: unknown };
-  if (typeof mod.runNode !== 'function') throw new Error(`${NODE_RUN_MODULE} does not export runNode()`);
-  return mod.runNode as RunNode;
+  const { runNode } = await import('../node/run.js');
+  return runNode;
 }
 
 export async function runNodeCommand(argv: readonly string[], io: CliIo, loader: () => Promise<RunNode> = loadRunNode): Promise<number> {
