@@ -78,7 +78,7 @@ async function runGo(go: string, args: string[], cwd: string, what: string, log:
   log(`go ${args.join(' ')}  (in ${cwd})`);
   const child = spawn(go, args, {
     cwd,
-    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
+    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
