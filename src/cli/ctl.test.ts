@@ -96,7 +96,7 @@ describe('ctl output', () => {
       lastIndex: 11,
       snapshotIndex: 0,
       snapshotSizeBytes: 0,
-      pendingMembershipIndex: null,
+      pendingMembershipIndex: 0,
       members: [
         { id: 'node-1', address: '127.0.0.1:7001', role: 'voter', matchIndex: 11 },
         { id: 'node-2', address: '127.0.0.1:7002', role: 'learner', matchIndex: null },

@@ -7,9 +7,7 @@ export const REQUEST_TIMEOUT_MS_DEFAULT = 10_000;
 /** Largest error body read, in bytes: an error is a short JSON document. */
 const ERROR_BODY_MAX_CHARS = 64 * 1024;
 
-export const SERVED_BY_HEADER = 'x-kuberaft-served-by';
-export const REVISION_HEADER = 'x-kuberaft-revision';
-export const REQUEST_ID_HEADER = 'x-request-id';
+export { SERVED_BY_HEADER, REVISION_HEADER, REQUEST_ID_HEADER } from '../api/types.js';
 
 /**
  * Codes of failures that never reached a server answer, besides the server's own codes
@@ -39,42 +37,9 @@ export class ApiError extends Error {
   }
 }
 
-export type MemberRole = 'voter' | 'learner';
-
-export interface MemberInfo {
-  readonly id: string;
-  readonly address: string;
-  readonly role: MemberRole;
-}
-
-export interface NodeStatus {
-  readonly id: string;
-  readonly version: string;
-  readonly pid: number;
-  readonly clusterId: string | null;
-  readonly state: 'joining' | 'member' | 'removed';
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastIndex: number;
-  readonly snapshotIndex: number;
-  readonly snapshotSizeBytes: number;
-  readonly pendingMembershipIndex: number | null;
-  readonly members: readonly (MemberInfo & { readonly matchIndex: number | null })[];
-}
-
-export interface MembersView {
-  readonly leader: string | null;
-  readonly members: readonly MemberInfo[];
-  readonly pendingMembershipIndex: number | null;
-}
-
-export interface MembershipResult {
-  readonly index: number;
-  readonly members: readonly MemberInfo[];
-}
+export type { MemberRole, MemberInfo, NodeStatus, MembersView, MembershipResult } from '../api/types.js';
+import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER } from '../api/types.js';
+import type { MemberInfo, NodeStatus, MembersView, MembershipResult } from '../api/types.js';
 
 export interface KvValue {
   readonly value: Buffer;

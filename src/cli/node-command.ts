@@ -9,7 +9,7 @@ import { EXIT_FAILURE, EXIT_OK } from './errors.js';
 import type { CliIo } from './io.js';
 import { onStopSignals } from './signals.js';
 import type { StopSignal } from './signals.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../version.js';
 
 /** Longest graceful stop, in milliseconds, before the process exits anyway. */
 export const NODE_STOP_TIMEOUT_MS = 30_000;

@@ -4,7 +4,7 @@ import { ConfigError } from '../config/errors.js';
 import { serializeError } from '../log/logger.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { CliIo } from './io.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../version.js';
 
 export const MAIN_HELP = `Usage: kuberaft <command> [flags]
 

@@ -5,33 +5,15 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { timingSafeEqual } from 'node:crypto';
 import { KEY_SIZE_MAX_BYTES, LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError, httpStatus, toNodeError } from './errors.js';
-import type { Consistency, MemberView, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
+import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
+import type { Consistency, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
+
+export type StatusBody = NodeStatus;
 
 /** JSON request bodies are small admin documents or CAS values (a value plus its expectation, as text). */
 export const JSON_BODY_MAX_BYTES = 2 * VALUE_SIZE_MAX_BYTES + 64 * 1024;
 /** Default page size of `GET /v1/kv?prefix=`. */
 export const LIST_LIMIT_DEFAULT = 100;
-export const SERVED_BY_HEADER = 'X-Kuberaft-Served-By';
-export const REVISION_HEADER = 'X-Kuberaft-Revision';
-export const REQUEST_ID_HEADER = 'X-Request-Id';
-
-export interface StatusBody {
-  readonly id: string;
-  readonly version: string;
-  readonly pid: number;
-  readonly clusterId: string | null;
-  readonly state: 'joining' | 'member' | 'removed';
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastIndex: number;
-  readonly snapshotIndex: number;
-  readonly snapshotSizeBytes: number;
-  readonly pendingMembershipIndex: number;
-  readonly members: readonly (MemberView & { readonly matchIndex: number | null })[];
-}
 
 /** What the HTTP layer needs from the node. */
 export interface NodeApi {
@@ -39,7 +21,7 @@ export interface NodeApi {
   readonly adminToken: string | undefined;
   execute(req: NodeRequest): Promise<Served<NodeResponse>>;
   status(): StatusBody;
-  digest(): { index: number; digest: string };
+  digest(): DigestResult;
   bootstrap(): Promise<{ clusterId: string }>;
   /** Live: the process serves requests. */
   isLive(): boolean;

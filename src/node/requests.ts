@@ -32,11 +32,8 @@ export interface ListItem {
   readonly revision: number;
 }
 
-export interface MemberView {
-  readonly id: string;
-  readonly address: string;
-  readonly role: 'voter' | 'learner';
-}
+export type { MemberInfo as MemberView } from '../api/types.js';
+import type { MemberInfo as MemberView } from '../api/types.js';
 
 export type NodeResponse =
   | { readonly kind: 'put'; readonly revision: number }

@@ -12,7 +12,7 @@ import { findMember, voters } from '../raft/membership.js';
 import type { LogIndex, Member, NodeId } from '../raft/types.js';
 import { openStorage, type Storage } from '../storage/index.js';
 import { PeerTransport } from '../transport/index.js';
-import { packageVersion } from '../cli/version.js';
+import { packageVersion } from '../version.js';
 import { RaftDriver } from './driver.js';
 import { NodeError } from './errors.js';
 import { createHttpApp, type NodeApi, type StatusBody } from './http-api.js';
