@@ -375,6 +375,7 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
       apiserverPort: cp.apiserverPort,
       ownerPid: process.pid,
       orphanProcessGroups: cp.processGroups,
+      orphanDirs: opts.keepRunDir ? [] : [runDir],
     };
     const configPath = join(runDir, 'kubelet.json');
     writeFileSync(configPath, JSON.stringify(config, null, 2));

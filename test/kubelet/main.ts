@@ -2,7 +2,7 @@
 // The config names the harness process (ownerPid) and the process groups of the control plane; when the
 // owner disappears without stopping us (a test runner killed mid-run), the kubelet kills those groups
 // and its pods and exits, so a crashed run leaves nothing behind.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Kubelet } from './kubelet.js';
 import { ClusterNetwork } from './network.js';
@@ -15,6 +15,8 @@ export interface KubeletProcessConfig extends KubeletConfig {
   readonly ownerPid: number;
   /** Process groups (etcd, apiserver, controller-manager) to kill if the owner dies. */
   readonly orphanProcessGroups: readonly number[];
+  /** Directories (the run directory) to remove if the owner dies. */
+  readonly orphanDirs: readonly string[];
 }
 
 function alive(pid: number): boolean {
@@ -43,7 +45,10 @@ async function main(): Promise<void> {
     log(`stopping: ${reason}`);
     await kubelet.stop();
     // The owner removes the bridge on a normal stop; an owner that died cannot, so we do.
-    if (!alive(config.ownerPid)) ClusterNetwork.attach(config.networkSlot).destroy();
+    if (!alive(config.ownerPid)) {
+      ClusterNetwork.attach(config.networkSlot).destroy();
+      for (const dir of config.orphanDirs) rmSync(dir, { recursive: true, force: true });
+    }
     process.exit(0);
   };
   // A failed API call must not take the node down: the next pass repairs whatever it left undone.
