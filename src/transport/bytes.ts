@@ -39,19 +39,23 @@ export class ByteWriter {
 
   u8(v: number): this {
     assert(Number.isInteger(v) && v >= 0 && v <= 0xff, () => `u8 out of range: ${v}`);
-    this.buffer[this.reserve(1)] = v;
+    // reserve() may replace the buffer: take the offset first, then index the current buffer.
+    const at = this.reserve(1);
+    this.buffer[at] = v;
     return this;
   }
 
   u16(v: number): this {
     assert(Number.isInteger(v) && v >= 0 && v <= 0xffff, () => `u16 out of range: ${v}`);
-    this.buffer.writeUInt16BE(v, this.reserve(2));
+    const at = this.reserve(2);
+    this.buffer.writeUInt16BE(v, at);
     return this;
   }
 
   u32(v: number): this {
     assert(Number.isInteger(v) && v >= 0 && v < TWO_POW_32, () => `u32 out of range: ${v}`);
-    this.buffer.writeUInt32BE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buffer.writeUInt32BE(v, at);
     return this;
   }
 
