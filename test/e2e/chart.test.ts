@@ -2,7 +2,7 @@
 // non-default values, least-privilege RBAC, the operator Deployment's shape, the dashboard ConfigMap, and
 // that what is generated from the chart (its CRD copies, appVersion, manifests/install.yaml) is in step.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { load, loadAll } from 'js-yaml';
@@ -87,24 +87,44 @@ function grants(rules: readonly PolicyRule[]): string[] {
   return out.sort();
 }
 
-/** Exactly what src/operator needs; a change here is a change of the operator's privileges. */
-const OPERATOR_GRANTS = [
-  ...['get', 'list', 'watch'].map((v) => `kuberaft.io/raftclusters ${v}`),
-  ...['get', 'patch', 'update'].map((v) => `kuberaft.io/raftclusters/status ${v}`),
-  'kuberaft.io/raftclusters/finalizers update',
-  ...['get', 'list', 'watch', 'create', 'update', 'patch'].map((v) => `apps/statefulsets ${v}`),
-  ...['get', 'list', 'watch', 'create', 'update', 'patch'].map((v) => `core/services ${v}`),
-  ...['get', 'list', 'watch', 'create', 'update', 'patch'].map((v) => `policy/poddisruptionbudgets ${v}`),
-  ...['get', 'list', 'watch', 'delete'].map((v) => `core/pods ${v}`),
-  ...['get', 'list', 'delete'].map((v) => `core/persistentvolumeclaims ${v}`),
-  ...['get', 'create'].map((v) => `core/secrets ${v}`),
-  ...['create', 'patch'].flatMap((v) => [`core/events ${v}`, `events.k8s.io/events ${v}`]),
-].sort();
+const OPERATOR_SOURCE_DIR = join(REPO_ROOT, 'src', 'operator');
+/** API group of each @kubernetes/client-node API object the operator's Kube wrapper holds. */
+const API_GROUPS: Record<string, string> = { core: 'core', apps: 'apps', policy: 'policy', coordination: 'coordination.k8s.io', custom: 'kuberaft.io' };
+const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', create: 'create', patch: 'patch', replace: 'update', delete: 'delete' };
+/** Not a call of its own: owner references with blockOwnerDeletion (every owned object has one). */
+const IMPLIED_GRANTS = ['kuberaft.io/raftclusters/finalizers update'];
 
-const LEADER_ELECTION_GRANTS = [
-  ...['get', 'create', 'update', 'patch'].map((v) => `coordination.k8s.io/leases ${v}`),
-  ...['create', 'patch'].flatMap((v) => [`core/events ${v}`, `events.k8s.io/events ${v}`]),
-].sort();
+/**
+ * The grants the operator's code needs, read from its API calls (`core.readNamespacedSecret(` →
+ * `core/secrets get`), plus watch for every informer of the controller.
+ */
+function grantsUsedBySource(): { operator: string[]; leaderElection: string[] } {
+  const used = new Set<string>(IMPLIED_GRANTS);
+  for (const file of readdirSync(OPERATOR_SOURCE_DIR)) {
+    if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
+    const text = readFileSync(join(OPERATOR_SOURCE_DIR, file), 'utf8');
+    for (const m of text.matchAll(/\b(core|apps|policy|coordination|custom)\.(read|get|list|create|patch|replace|delete)(\w+)\(/g)) {
+      const [, api, action, rest] = m as unknown as [string, string, string, string];
+      const kind = rest.replace(/^Namespaced|^Cluster|ForAllNamespaces$/g, '');
+      const resource = api === 'custom' ? (kind.endsWith('Status') ? 'raftclusters/status' : 'raftclusters') : `${kind.charAt(0).toLowerCase()}${kind.slice(1).toLowerCase()}s`;
+      const grant = `${API_GROUPS[api]}/${resource}`;
+      used.add(`${grant} ${VERBS[action]}`);
+    }
+  }
+  // The controller's informers (`#watch('pods', ...)`) list and watch.
+  const controller = readFileSync(join(OPERATOR_SOURCE_DIR, 'controller.ts'), 'utf8');
+  for (const [, resource] of controller.matchAll(/#watch\('(\w+)'/g)) {
+    const list = [...used].find((g) => g.endsWith(`/${resource} list`));
+    assert.ok(list, `the informer on ${resource} lists it`);
+    used.add(list.replace(/ list$/, ' watch'));
+  }
+  const all = [...used].sort();
+  return { operator: all.filter((g) => !g.startsWith('coordination.k8s.io/')), leaderElection: all.filter((g) => g.startsWith('coordination.k8s.io/')) };
+}
+
+const NEEDED = grantsUsedBySource();
+const OPERATOR_GRANTS = NEEDED.operator;
+const LEADER_ELECTION_GRANTS = NEEDED.leaderElection;
 
 /** Paths of values.yaml keys preceded by a `# --` comment block. */
 function documentedValuePaths(text: string): Set<string> {
@@ -252,6 +272,12 @@ describe('the operator Deployment', () => {
 });
 
 describe('RBAC', () => {
+  test('the grants read from the operator source cover what it obviously does', () => {
+    for (const g of ['kuberaft.io/raftclusters watch', 'kuberaft.io/raftclusters/status patch', 'apps/statefulsets create', 'core/secrets create', 'coordination.k8s.io/leases update']) {
+      assert.ok([...OPERATOR_GRANTS, ...LEADER_ELECTION_GRANTS].includes(g), g);
+    }
+  });
+
   test('cluster-wide by default: exactly the operator rules, bound to its ServiceAccount; Lease rights only in its namespace', async () => {
     const objects = await render();
     const role = only(objects, 'ClusterRole', 'kuberaft-operator');
