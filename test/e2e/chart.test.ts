@@ -220,7 +220,17 @@ describe('the operator Deployment', () => {
       '--metrics-port=8080',
       `--leader-election-namespace=${NS}`,
       `--node-image=ghcr.io/kuberaft/kuberaft:${packageVersion()}`,
+      '--log-level=info',
     ]);
+    // The replica's Lease identity and namespace come from the downward API.
+    const env = (container as Container & { env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }).env;
+    assert.deepEqual(
+      env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+      [
+        ['POD_NAME', 'metadata.name'],
+        ['POD_NAMESPACE', 'metadata.namespace'],
+      ],
+    );
     assert.deepEqual(container.ports, [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
     assert.deepEqual(container.livenessProbe.httpGet, { path: '/healthz', port: 'metrics' });
     assert.deepEqual(container.readinessProbe.httpGet, { path: '/readyz', port: 'metrics' });
@@ -246,6 +256,7 @@ describe('the operator Deployment', () => {
         'operator.watchNamespace=apps',
         'operator.nodeImage=registry.example/kr-node:7',
         'operator.metricsPort=9090',
+        'operator.logLevel=debug',
         'operator.extraArgs[0]=--resync-seconds=30',
       ]),
     );
@@ -256,6 +267,7 @@ describe('the operator Deployment', () => {
       '--metrics-port=9090',
       `--leader-election-namespace=${NS}`,
       '--node-image=registry.example/kr-node:7',
+      '--log-level=debug',
       '--namespace=apps',
       '--resync-seconds=30',
     ]);
