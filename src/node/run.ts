@@ -124,6 +124,8 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       onRequest: (h) => transport.onRequest(h),
     };
 
+    // Assigned once the HTTP server runs; before that a fatal failure has nothing to stop but the driver.
+    let stopNode: () => Promise<void> = () => driver?.stop() ?? Promise.resolve();
     let resolveClosed: () => void = () => undefined;
     let rejectClosed: (e: Error) => void = () => undefined;
     const closed = new Promise<void>((res, rej) => {
@@ -139,7 +141,12 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       log,
       undefined,
       { tickMs: config.tickMs, snapshotThresholdEntries: config.snapshotThresholdEntries, snapshotThresholdBytes: config.snapshotThresholdBytes },
-      (e) => rejectClosed(e),
+      // A fatal failure (storage) must end the process: report it (`closed` rejects, so the command
+      // exits non-zero), and stop serving, so nothing answers with state the node can no longer keep.
+      (e) => {
+        rejectClosed(e);
+        void stopNode().catch((stopErr: unknown) => log.error('stopping after a fatal failure failed', { err: stopErr }));
+      },
     );
     const d = driver;
     metrics = new NodeMetrics(id, {
@@ -222,6 +229,7 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       })();
       return stopping;
     };
+    stopNode = stop;
     return { stop, closed, apiAddress, peerAddress };
   } catch (e) {
     await storage.close();
