@@ -379,8 +379,10 @@ export class ProcessCluster {
         leader = await this.findLeader(among);
         if (leader === undefined) return false;
         const id = leader.id;
-        const statuses = await Promise.all(among.map((n) => n.status(2000)));
-        return statuses.every((s) => s.leader === id || s.state !== 'member');
+        // Only the leader's members must agree: a removed node may never learn of its removal.
+        const members = new Set((await leader.status(2000)).members.map((m) => m.id));
+        const statuses = await Promise.all(among.filter((n) => members.has(n.id)).map((n) => n.status(2000)));
+        return statuses.every((s) => s.leader === id);
       },
       timeoutMs,
     );
