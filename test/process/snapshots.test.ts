@@ -1,0 +1,81 @@
+// Snapshots with real processes: a small threshold compacts the log; a new member receives the
+// snapshot over the peer transport; a restarted node recovers from its snapshot plus the WAL tail.
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { History, KvClient, ProcessCluster, assertClusterSound } from './harness.js';
+
+/** Small, so a few hundred writes make several snapshots. */
+const SNAPSHOT_THRESHOLD_ENTRIES = 50;
+const WRITES = 300;
+/** Values large enough that the snapshot is more than one transport chunk would be for tiny data. */
+const VALUE_BYTES = 512;
+
+let cluster: ProcessCluster;
+const history = new History();
+
+before(async () => {
+  cluster = await ProcessCluster.start({ nodes: 3, snapshotThresholdEntries: SNAPSHOT_THRESHOLD_ENTRIES });
+});
+after(async () => {
+  cluster.destroy();
+  await cluster.assertNoProcessLeft();
+});
+
+function snapFiles(dataDir: string): string[] {
+  return readdirSync(join(dataDir, 'snap')).filter((f) => f.endsWith('.snap'));
+}
+
+describe('snapshots', () => {
+  it('compacts the log once the threshold is passed, on every member', async () => {
+    const clients = [1, 2, 3].map((id) => new KvClient(id, cluster, history));
+    await Promise.all(
+      clients.map(async (c, k) => {
+        for (let i = k; i < WRITES; i += clients.length) assert.equal(await c.put(`key-${i}`, `${i}:${'x'.repeat(VALUE_BYTES)}`), 'ok');
+      }),
+    );
+    await assertClusterSound(cluster, history);
+    for (const n of cluster.nodes.values()) {
+      const s = await n.status();
+      assert.ok(s.snapshotIndex >= WRITES - 2 * SNAPSHOT_THRESHOLD_ENTRIES, `${n.id} snapshot index ${s.snapshotIndex}`);
+      assert.ok(s.snapshotSizeBytes > WRITES * VALUE_BYTES * 0.5, `${n.id} snapshot size ${s.snapshotSizeBytes}`);
+      assert.ok(snapFiles(n.dataDir).length >= 1);
+    }
+  });
+
+  it('sends a snapshot to a new member over the transport', async () => {
+    const leader = await cluster.waitForLeader();
+    const leaderStatus = await leader.status();
+    assert.ok(leaderStatus.snapshotIndex > 0);
+    const fresh = await cluster.addSlot('node-4');
+    await fresh.start();
+    await cluster.join('node-4');
+    const installed = fresh.logLines().find((l) => l.msg === 'installed snapshot from leader');
+    assert.ok(installed !== undefined, `node-4 did not log a snapshot install:\n${fresh.logTail()}`);
+    assert.ok(Number(installed.index) >= leaderStatus.snapshotIndex);
+    assert.ok(snapFiles(fresh.dataDir).length >= 1);
+    await assertClusterSound(cluster, history);
+  });
+
+  it('recovers a restarted node from its snapshot and the WAL tail', async () => {
+    const leader = await cluster.waitForLeader();
+    const node = [...cluster.nodes.values()].find((n) => n.id !== leader.id);
+    assert.ok(node !== undefined);
+    // A few writes past the last snapshot, so the WAL tail holds entries the snapshot does not.
+    const client = new KvClient(9, cluster, history);
+    for (let i = 0; i < 10; i += 1) assert.equal(await client.put(`tail-${i}`, String(i)), 'ok');
+    await cluster.waitConverged();
+    const beforeKill = await node.status();
+    assert.ok(beforeKill.appliedIndex > beforeKill.snapshotIndex, 'the WAL tail must hold entries after the snapshot');
+    await node.kill();
+    await node.start();
+    // Right after start, before any contact with the leader: the state is the snapshot plus the tail.
+    const restarted = await node.status();
+    assert.equal(restarted.snapshotIndex, beforeKill.snapshotIndex);
+    assert.ok(restarted.lastIndex >= beforeKill.appliedIndex);
+    await assertClusterSound(cluster, history);
+    const local = await fetch(`${node.url}/v1/kv/tail-9?consistency=serializable`);
+    assert.equal(await local.text(), '9');
+  });
+});
