@@ -379,8 +379,9 @@ export class ProcessCluster {
         leader = await this.findLeader(among);
         if (leader === undefined) return false;
         const id = leader.id;
-        // Only the leader's members must agree: a removed node may never learn of its removal.
-        const members = new Set((await leader.status(2000)).members.map((m) => m.id));
+        // Only the leader's voters must agree: a removed node may never learn of its removal, and a
+        // learner may be unable to reach the cluster at all.
+        const members = new Set((await leader.status(2000)).members.filter((m) => m.role === 'voter').map((m) => m.id));
         const statuses = await Promise.all(among.filter((n) => members.has(n.id)).map((n) => n.status(2000)));
         return statuses.every((s) => s.leader === id);
       },
