@@ -1,0 +1,144 @@
+// The operator under failure, on the real control plane: two operator replicas (only the Lease holder
+// acts); the acting operator SIGKILLed after every step of a scale-up, its successor finishing the change;
+// the Raft leader's pod deleted during a scale-up; a pod deleted together with its volume (its node comes
+// back empty and is removed and added again). After each, the configuration equals the spec on every
+// node and no acknowledged write is lost.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestCluster } from '../controlplane/cluster.js';
+import type { TestCluster } from '../controlplane/cluster.js';
+import { waitFor } from './lib/wait.js';
+import {
+  CONVERGE_TIMEOUT_MS,
+  CRD_FILE,
+  LEASE_NAMESPACE,
+  REPO_ROOT,
+  assertData,
+  assertStatusMatches,
+  createNamespace,
+  eventReasons,
+  podNames,
+  put,
+  raftClusterYaml,
+  rcStatus,
+  startOperator,
+  waitConverged,
+} from './operator-lib/harness.js';
+import type { OperatorProcess } from './operator-lib/harness.js';
+
+const NS = 'failures';
+const NAME = 'ha';
+const STEP_REASONS = new Set(['Bootstrapping', 'ScalingStatefulSet', 'AddingLearner', 'Promoting', 'RemovingMember', 'TransferringLeadership', 'ReplacingLostMember']);
+const BECAME_LEADER = 'became the operator leader';
+
+describe('operator: failures', () => {
+  let cluster: TestCluster;
+  const operators: OperatorProcess[] = [];
+  let started = 0;
+  const written = new Map<string, string>();
+
+  const launch = (): OperatorProcess => {
+    const op = startOperator(cluster, `op-${started++}`);
+    operators.push(op);
+    return op;
+  };
+  const alive = (): OperatorProcess[] => operators.filter((o) => o.child.exitCode === null && o.child.signalCode === null);
+  const leaseHolder = async (): Promise<string> =>
+    (await cluster.kubectl(['get', 'lease', 'kuberaft-operator', '-n', LEASE_NAMESPACE, '-o', 'jsonpath={.spec.holderIdentity}'])).stdout;
+  /** The operator that logged taking the lease and still runs. */
+  const acting = async (): Promise<OperatorProcess> =>
+    waitFor('an acting operator', CONVERGE_TIMEOUT_MS, async () => {
+      const leaders = alive().filter((o) => o.log().includes(BECAME_LEADER));
+      assert.ok(leaders.length <= 1, 'at most one live operator ever holds the lease');
+      return leaders[0];
+    });
+  const steps = async (): Promise<number> => (await eventReasons(cluster, NS, NAME)).filter((r) => STEP_REASONS.has(r)).length;
+
+  async function writeSome(pods: readonly string[], prefix: string, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const key = `${prefix}-${i}`;
+      await put(cluster, NS, pods[i % pods.length] ?? '', key, `${key}-value`);
+      written.set(key, `${key}-value`);
+    }
+  }
+
+  before(async () => {
+    cluster = await startTestCluster({ repoRoot: REPO_ROOT });
+    await cluster.kubectl(['apply', '-f', CRD_FILE]);
+    await cluster.kubectl(['wait', '--for=condition=Established', 'crd/raftclusters.kuberaft.io', '--timeout=60s']);
+    await createNamespace(cluster, NS);
+  });
+
+  after(async () => {
+    await Promise.all(operators.map((o) => o.stop()));
+    await cluster?.stop();
+  });
+
+  test('two operator replicas: one holds the lease and acts, the other stays idle', async () => {
+    const a = launch();
+    await waitFor('operator a to lead', CONVERGE_TIMEOUT_MS, async () => a.log().includes(BECAME_LEADER) || undefined);
+    const b = launch();
+    await cluster.kubectl(['apply', '-f', '-'], raftClusterYaml(NS, NAME, 1));
+    const { status, nodes } = await waitConverged(cluster, NS, NAME, 1);
+    assertStatusMatches(status, nodes, NAME, 1);
+    assert.equal(await leaseHolder(), 'op-0');
+    assert.ok(!b.log().includes(BECAME_LEADER), 'the standby never led');
+    assert.ok(!b.log().includes('reconcile'), 'the standby never reconciled');
+    await writeSome(podNames(NAME, 1), 'one', 4);
+  });
+
+  test('the acting operator is killed after every step of 1 → 3; each successor carries on from the live state', async () => {
+    await cluster.kubectl(['scale', `raftcluster/${NAME}`, '-n', NS, '--replicas=3']);
+    let kills = 0;
+    const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+    for (;;) {
+      const op = await acting();
+      const before = await steps();
+      // Wait for this operator's next step, or for the change to be complete.
+      const done = await waitFor('the next step or convergence', CONVERGE_TIMEOUT_MS, async () => {
+        if ((await steps()) > before) return 'step';
+        const { status } = await rcStatus(cluster, NS, NAME);
+        return status.readyReplicas === 3 && status.replicas === 3 ? 'done' : undefined;
+      });
+      if (done === 'done') break;
+      await op.kill();
+      kills++;
+      launch(); // a new standby, so there is always one to take over
+      assert.ok(Date.now() < deadline, 'the change finishes');
+    }
+    assert.ok(kills >= 4, `the operator was killed between steps (${kills} times)`);
+    const { status, nodes } = await waitConverged(cluster, NS, NAME, 3);
+    assertStatusMatches(status, nodes, NAME, 3);
+    const reasons = await eventReasons(cluster, NS, NAME);
+    assert.equal(reasons.filter((r) => r === 'Bootstrapping').length, 1, 'never bootstrapped twice');
+    await assertData(cluster, NS, podNames(NAME, 3), written);
+    await writeSome(podNames(NAME, 3), 'three', 6);
+  });
+
+  test('the Raft leader pod is deleted during a scale-up to 5', async () => {
+    const before = (await eventReasons(cluster, NS, NAME)).filter((r) => r === 'AddingLearner').length;
+    await cluster.kubectl(['scale', `raftcluster/${NAME}`, '-n', NS, '--replicas=5']);
+    await waitFor('the first learner of the scale-up', CONVERGE_TIMEOUT_MS, async () =>
+      (await eventReasons(cluster, NS, NAME)).filter((r) => r === 'AddingLearner').length > before || undefined,
+    );
+    const { status } = await rcStatus(cluster, NS, NAME);
+    assert.ok(status.leader);
+    await cluster.kubectl(['delete', 'pod', status.leader, '-n', NS, '--wait=false']);
+    const done = await waitConverged(cluster, NS, NAME, 5);
+    assertStatusMatches(done.status, done.nodes, NAME, 5);
+    await assertData(cluster, NS, podNames(NAME, 5), written);
+  });
+
+  test('a pod deleted with its volume comes back empty and is removed and added again', async () => {
+    const victim = `${NAME}-2`;
+    const before = (await eventReasons(cluster, NS, NAME)).filter((r) => r === 'ReplacingLostMember').length;
+    await cluster.kubectl(['delete', 'pvc', `data-${victim}`, '-n', NS, '--wait=false']);
+    await cluster.kubectl(['delete', 'pod', victim, '-n', NS]);
+    await waitFor('the lost member to be replaced', CONVERGE_TIMEOUT_MS, async () =>
+      (await eventReasons(cluster, NS, NAME)).filter((r) => r === 'ReplacingLostMember').length > before || undefined,
+    );
+    const done = await waitConverged(cluster, NS, NAME, 5);
+    assertStatusMatches(done.status, done.nodes, NAME, 5);
+    await assertData(cluster, NS, podNames(NAME, 5), written);
+  });
+});
