@@ -21,6 +21,9 @@ const FSYNC_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 /** Commit latency adds a network round trip and a follower's fsync to the leader's. */
 const COMMIT_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** Default metrics of prom-client that break Prometheus naming rules (gauges named `*_total`). */
+const NON_COUNTER_TOTAL_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export type ProposalResult = 'committed' | 'dropped' | 'refused' | 'timeout';
 
 export class NodeMetrics {
@@ -33,6 +36,10 @@ export class NodeMetrics {
   constructor(nodeId: string, source: MetricsSource) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names these three gauges `*_total`, which Prometheus reserves for counters
+    // (`promtool check metrics` rejects them). Their per-type breakdowns without the suffix
+    // (nodejs_active_handles, nodejs_active_requests, nodejs_active_resources) stay.
+    for (const name of NON_COUNTER_TOTAL_METRICS) this.registry.removeSingleMetric(name);
     const r = [this.registry];
     const gauge = (name: string, help: string, read: () => number): void => {
       new Gauge({
