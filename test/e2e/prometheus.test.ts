@@ -3,19 +3,39 @@
 // PromQL expression in charts/kuberaft/dashboards/kuberaft.json (and every template variable's query) is
 // evaluated through Prometheus' HTTP API and must return data. Targets carry the labels the chart's
 // PodMonitor gives them in Kubernetes (`namespace`, and `raftcluster` from the pod's instance label).
+// The operator's panels are proven the same way: the chart is installed with helm into the real test
+// control plane (test/controlplane), its operator pod reconciles a RaftCluster, and Prometheus scrapes
+// the operator pod and the node pod it runs. The alert rules in docs/observability.md pass promtool.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { startTestCluster } from '../controlplane/cluster.js';
+import type { TestCluster } from '../controlplane/cluster.js';
 import { LocalCluster, freePortBase, killAll, status } from '../process/local-cluster.js';
 import { waitFor } from './lib/wait.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const DASHBOARD_PATH = join(REPO_ROOT, 'charts', 'kuberaft', 'dashboards', 'kuberaft.json');
 const PROMETHEUS_BIN = '/usr/bin/prometheus';
+const PROMTOOL_BIN = '/usr/bin/promtool';
+const OBSERVABILITY_DOC = join(REPO_ROOT, 'docs', 'observability.md');
+const CHART_DIR = join(REPO_ROOT, 'charts', 'kuberaft');
+const OPERATOR_NS = 'kuberaft-system';
+const RC_NS = 'observed';
+const RC_NAME = 'demo';
+const OPERATOR_METRICS_PORT = 8080;
+const NODE_API_PORT = 8001;
+/** helm install --wait: the operator pod must pass its readiness probe. */
+const HELM_INSTALL_TIMEOUT = '120s';
+/** A one-node RaftCluster: StatefulSet, pod start, bootstrap by the operator. */
+const RC_READY_TIMEOUT_MS = 120_000;
+
+const run = promisify(execFile);
 const NODES = 3;
 const SCRAPE_INTERVAL_SECONDS = 1;
 /** Grafana's $__rate_interval for a 15 s scrape interval; here it spans the whole test. */
@@ -146,21 +166,50 @@ function substitute(expr: string): string {
 
 const OPERATOR_METRIC = /\bkuberaft_\w+/;
 
-function scrapeConfig(targets: readonly string[]): string {
+interface ScrapeJob {
+  name: string;
+  targets: readonly string[];
+  labels: Record<string, string>;
+}
+
+function scrapeConfig(jobs: readonly ScrapeJob[]): string {
   return [
     'global:',
     `  scrape_interval: ${SCRAPE_INTERVAL_SECONDS}s`,
     `  scrape_timeout: ${SCRAPE_INTERVAL_SECONDS}s`,
     'scrape_configs:',
-    '  - job_name: kuberaft-nodes',
-    '    metrics_path: /metrics',
-    '    static_configs:',
-    `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
-    '        labels:',
-    `          namespace: ${TARGET_NAMESPACE}`,
-    `          raftcluster: ${TARGET_RAFTCLUSTER}`,
+    ...jobs.flatMap((j) => [
+      `  - job_name: ${j.name}`,
+      '    metrics_path: /metrics',
+      '    static_configs:',
+      `      - targets: [${j.targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+      ...(Object.keys(j.labels).length === 0 ? [] : ['        labels:', ...Object.entries(j.labels).map(([k, v]) => `          ${k}: ${v}`)]),
+    ]),
     '',
   ].join('\n');
+}
+
+/** The RaftCluster whose operator and node the operator panels are proven with. */
+const RAFTCLUSTER_YAML = `
+apiVersion: kuberaft.io/v1alpha1
+kind: RaftCluster
+metadata: {name: ${RC_NAME}, namespace: ${RC_NS}}
+spec: {replicas: 1}
+`;
+
+async function installOperator(k8s: TestCluster): Promise<string> {
+  // Without resources: the test kubelet reports every pod as BestEffort, and the API server refuses a
+  // status whose qosClass differs from the Burstable one the chart's requests would give.
+  await run(k8s.helmPath, [
+    'install', 'kuberaft', CHART_DIR, '--namespace', OPERATOR_NS, '--create-namespace', '--kubeconfig', k8s.kubeconfigPath,
+    '--set', 'operator.resources=null', '--wait', '--timeout', HELM_INSTALL_TIMEOUT,
+  ]).catch((err: unknown) => {
+    throw new Error(`helm install: ${(err as { stderr?: string }).stderr ?? String(err)}`);
+  });
+  const { stdout } = await k8s.kubectl(['get', 'pods', '-n', OPERATOR_NS, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].metadata.name}']);
+  const pods = stdout.trim().split(/\s+/);
+  assert.equal(pods.length, 1, `one operator pod: ${stdout}`);
+  return pods[0] as string;
 }
 
 const dashboard = JSON.parse(readFileSync(DASHBOARD_PATH, 'utf8')) as Dashboard;
@@ -170,6 +219,7 @@ const operatorExpressions = expressions.filter((e) => OPERATOR_METRIC.test(e.exp
 
 const dir = mkdtempSync(join(tmpdir(), 'kuberaft-prometheus-'));
 let cluster: LocalCluster | undefined;
+let k8s: TestCluster | undefined;
 let prometheus: Prometheus | undefined;
 const nodePids: number[] = [];
 
@@ -179,19 +229,53 @@ before(async () => {
     `${PROMETHEUS_BIN} is missing: install Debian's Prometheus (apt-get install prometheus; .ci/run does) — this test never skips`,
   );
   const portBase = await freePortBase(NODES);
-  cluster = await LocalCluster.start({ nodes: NODES, dataDir: join(dir, 'data'), portBase });
-  nodePids.push(...(await cluster.nodePids()));
-  const targets = Array.from({ length: NODES }, (_, i) => cluster?.url(i + 1).replace('http://', '') ?? '');
-  const promPort = (await freePortBase(1)) + 1;
-  prometheus = await Prometheus.start(dir, scrapeConfig(targets), promPort);
-  const prom = prometheus;
-  await waitFor('every node to be scraped', SCRAPE_TIMEOUT_MS, async () => {
-    const up = await prom.query('up{job="kuberaft-nodes"} == 1');
-    return up.length === NODES ? true : undefined;
+  // The local cluster and the control plane start side by side.
+  const [local, control] = await Promise.allSettled([
+    LocalCluster.start({ nodes: NODES, dataDir: join(dir, 'data'), portBase }),
+    startTestCluster({ repoRoot: REPO_ROOT }),
+  ]);
+  if (local.status === 'fulfilled') cluster = local.value;
+  if (control.status === 'fulfilled') k8s = control.value;
+  if (local.status === 'rejected') throw local.reason;
+  if (control.status === 'rejected') throw control.reason;
+  const c = local.value;
+  const kube = control.value;
+  nodePids.push(...(await c.nodePids()));
+
+  const operatorPod = await installOperator(kube);
+  await kube.kubectl(['create', 'namespace', RC_NS]);
+  await kube.kubectl(['apply', '-f', '-'], RAFTCLUSTER_YAML);
+  await waitFor(`RaftCluster ${RC_NAME} to have a ready voter`, RC_READY_TIMEOUT_MS, async () => {
+    const { stdout } = await kube.kubectl(['get', 'raftcluster', RC_NAME, '-n', RC_NS, '-o', 'jsonpath={.status.readyReplicas}']);
+    return stdout.trim() === '1' ? true : undefined;
   });
+
+  const promPort = (await freePortBase(1)) + 1;
+  prometheus = await Prometheus.start(
+    dir,
+    scrapeConfig([
+      {
+        name: 'kuberaft-nodes',
+        targets: Array.from({ length: NODES }, (_, i) => c.url(i + 1).replace('http://', '')),
+        labels: { namespace: TARGET_NAMESPACE, raftcluster: TARGET_RAFTCLUSTER },
+      },
+      // What the PodMonitor scrapes in Kubernetes: the node pod's API port, with its namespace and cluster.
+      { name: 'kuberaft-pods', targets: [`${kube.podIp(RC_NS, `${RC_NAME}-0`)}:${NODE_API_PORT}`], labels: { namespace: RC_NS, raftcluster: RC_NAME } },
+      // What the ServiceMonitor scrapes: the operator pod's metrics port (honorLabels: no target labels).
+      { name: 'kuberaft-operator', targets: [`${kube.podIp(OPERATOR_NS, operatorPod)}:${OPERATOR_METRICS_PORT}`], labels: {} },
+    ]),
+    promPort,
+  );
+  const prom = prometheus;
+  await waitFor('every target to be scraped', SCRAPE_TIMEOUT_MS, async () => {
+    const up = await prom.query('up == 1');
+    return up.length === NODES + 2 ? true : undefined;
+  });
+  // Reconciles while Prometheus watches: a spec change the operator acts on (and resyncs besides).
+  await kube.kubectl(['annotate', 'raftcluster', RC_NAME, '-n', RC_NS, 'kuberaft.io/observed-by=prometheus-test']);
   // Writes through every node (followers forward them), spread over several scrapes.
   for (let i = 0; i < WRITES; i += 1) {
-    const res = await fetch(`${cluster.url((i % NODES) + 1)}/v1/kv/dashboard-${i}`, {
+    const res = await fetch(`${c.url((i % NODES) + 1)}/v1/kv/dashboard-${i}`, {
       method: 'PUT',
       body: `value-${i}`,
       signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
@@ -200,7 +284,6 @@ before(async () => {
     await new Promise((r) => setTimeout(r, WRITE_PAUSE_MS));
   }
   // Until a scrape after the last write has been stored: the commit index Prometheus holds reaches it.
-  const c = cluster;
   const commitIndexes = await Promise.all(Array.from({ length: NODES }, async (_, i) => (await status(c.url(i + 1))).commitIndex));
   const leaderCommit = Math.max(...commitIndexes);
   await waitFor('a scrape after the writes', SCRAPE_TIMEOUT_MS, async () => {
@@ -213,6 +296,7 @@ after(async () => {
   await prometheus?.stop();
   if (cluster) await cluster.stop();
   killAll(nodePids);
+  await k8s?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -233,20 +317,22 @@ describe('the Grafana dashboard against a real Prometheus scraping a real cluste
     assert.deepEqual(empty, []);
   });
 
-  test('series are grouped by the labels the PodMonitor sets', async () => {
+  test('series are grouped by the labels the PodMonitor sets: one group per RaftCluster', async () => {
     const prom = prometheus as Prometheus;
-    const term = await prom.query(substitute('max by (namespace, raftcluster) (raft_term{namespace=~"$namespace", raftcluster=~"$raftcluster"})'));
-    assert.deepEqual(term.map((s) => s.metric), [{ namespace: TARGET_NAMESPACE, raftcluster: TARGET_RAFTCLUSTER }]);
-    const members = await prom.query(
-      substitute(
-        (dashboardExpressions(dashboard).find((e) => e.panel === 'Members per cluster by role') as { expr: string }).expr,
-      ),
-    );
-    const byRole = Object.fromEntries(members.map((s) => [s.metric.role, Number(s.value[1])]));
-    assert.deepEqual(byRole, { voter: NODES, learner: 0 });
-    const lag = (dashboardExpressions(dashboard).find((e) => e.panel === 'Peer match index lag') as { expr: string }).expr;
-    const peers = (await prom.query(substitute(lag))).map((s) => s.metric.peer).sort();
-    assert.equal(peers.length, NODES - 1, 'the leader reports each other member');
+    const panelExpr = (title: string): string => (expressions.find((e) => e.panel === title) as { expr: string }).expr;
+    const key = (m: Record<string, string>): string => `${m.namespace}/${m.raftcluster}`;
+    const term = await prom.query(substitute(panelExpr('Term')));
+    assert.deepEqual(term.map((s) => key(s.metric)).sort(), [`${TARGET_NAMESPACE}/${TARGET_RAFTCLUSTER}`, `${RC_NS}/${RC_NAME}`].sort());
+    const members = await prom.query(substitute(panelExpr('Members per cluster by role')));
+    const byRole = Object.fromEntries(members.map((s) => [`${key(s.metric)} ${s.metric.role}`, Number(s.value[1])]));
+    assert.deepEqual(byRole, {
+      [`${TARGET_NAMESPACE}/${TARGET_RAFTCLUSTER} voter`]: NODES,
+      [`${TARGET_NAMESPACE}/${TARGET_RAFTCLUSTER} learner`]: 0,
+      [`${RC_NS}/${RC_NAME} voter`]: 1,
+      [`${RC_NS}/${RC_NAME} learner`]: 0,
+    });
+    const lag = await prom.query(substitute(panelExpr('Peer match index lag')));
+    assert.equal(lag.filter((s) => key(s.metric) === `${TARGET_NAMESPACE}/${TARGET_RAFTCLUSTER}`).length, NODES - 1, 'the leader reports each other member');
   });
 
   test("every template variable's label_values query finds values", async () => {
@@ -258,16 +344,50 @@ describe('the Grafana dashboard against a real Prometheus scraping a real cluste
       const m = /^label_values\((.+),\s*(\w+)\)$/.exec(q);
       assert.ok(m, `${v.name}: ${q}`);
       const values = await prom.labelValues(m[2] as string, substitute(m[1] as string));
-      assert.deepEqual(values, [v.name === 'namespace' ? TARGET_NAMESPACE : TARGET_RAFTCLUSTER]);
+      assert.deepEqual(values.sort(), (v.name === 'namespace' ? [TARGET_NAMESPACE, RC_NS] : [TARGET_RAFTCLUSTER, RC_NAME]).sort());
     }
   });
 
   test('the operator queries are the Operator row and use only the operator metrics', () => {
-    // These need a running operator; its metric names are checked here, their data where it runs.
     assert.deepEqual(
       [...new Set(operatorExpressions.map((e) => e.panel))],
-      ['Reconcile rate by result', 'Reconcile duration', 'Membership changes'],
+      ['Reconcile rate by result', 'Reconcile duration', 'Membership changes', 'Voters: desired, live, ready'],
     );
     for (const { expr } of operatorExpressions) assert.doesNotMatch(expr, /\braft_/, 'an operator query never mixes node metrics');
+  });
+
+  test('every operator query returns data with a finite value, from the operator the chart installed', async () => {
+    const prom = prometheus as Prometheus;
+    const empty: string[] = [];
+    for (const { panel, expr } of operatorExpressions) {
+      const samples = await prom.query(substitute(expr));
+      const finite = samples.filter((s) => Number.isFinite(Number(s.value[1])));
+      if (finite.length === 0) empty.push(`${panel}: ${expr} → ${JSON.stringify(samples)}`);
+    }
+    assert.deepEqual(empty, []);
+    // The bootstrap of the RaftCluster is counted.
+    const bootstraps = await prom.query('kuberaft_membership_changes_total{kind="bootstrap"}');
+    assert.ok(bootstraps.some((s) => Number(s.value[1]) >= 1), JSON.stringify(bootstraps));
+  });
+
+  test('the node pod the operator runs is scraped like the local nodes', async () => {
+    const prom = prometheus as Prometheus;
+    const term = await prom.query(`raft_is_leader{namespace="${RC_NS}", raftcluster="${RC_NAME}"}`);
+    assert.deepEqual(
+      term.map((s) => [s.metric.node, s.value[1]]),
+      [[`${RC_NAME}-0`, '1']],
+    );
+  });
+
+  test('the alert rules in docs/observability.md pass promtool', () => {
+    const doc = readFileSync(OBSERVABILITY_DOC, 'utf8');
+    const section = doc.split('## Alerts worth setting')[1] ?? '';
+    const rules = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(rules, 'a yaml block of rules under "## Alerts worth setting"');
+    const path = join(dir, 'alerts.yml');
+    writeFileSync(path, rules);
+    const check = spawnSync(PROMTOOL_BIN, ['check', 'rules', path], { encoding: 'utf8' });
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    assert.match(check.stdout, /SUCCESS: [1-9]\d* rules found/);
   });
 });
