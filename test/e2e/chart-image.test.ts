@@ -237,7 +237,7 @@ describe('the runtime stage, assembled from the checkout', () => {
     const version = cli(['--version']);
     assert.equal(version.status, 0, version.stderr);
     assert.match(version.stdout, new RegExp(pkg.version.replace(/\./g, '\\.')));
-    for (const sub of ['node', 'local', 'ctl']) {
+    for (const sub of ['node', 'local', 'ctl', 'operator']) {
       const help = cli([sub, '--help']);
       assert.equal(help.status, 0, `${sub} --help: ${help.stderr}`);
       assert.match(help.stdout, new RegExp(`Usage: kuberaft ${sub}`));
