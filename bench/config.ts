@@ -57,6 +57,9 @@ export const READ_KEY_SPACE = 1_000;
 /** Values of the catch-up state: large enough that loading 1 GiB takes minutes, not hours. */
 export const CATCH_UP_VALUE_BYTES = 64 * 1024;
 export const CATCH_UP_LOAD_CLIENTS = 16;
+/** A learner slower than this (or than CATCH_UP_TIMEOUT_MIN_MS) is reported as not caught up. */
+export const CATCH_UP_RATE_MIN_BYTES_PER_S = 5e6;
+export const CATCH_UP_TIMEOUT_MIN_MS = 60_000;
 /** Load worker processes (the machine has 2 cores; more would only compete with the servers). */
 export const LOAD_WORKERS = 2;
 export const PUT_CLIENT_COUNTS: readonly number[] = [1, 16, 64, 256];

@@ -153,7 +153,8 @@ export function markdown(r: BenchResults): string {
   }
   for (const s of ['kuberaft', 'etcd'] as const) {
     const c = r.catchUp[s];
-    out.push(`- ${s} catch-up: ${fmt(c.stateBytes / 1e6, 0)} MB loaded in ${fmt(c.loadSeconds, 1)} s (${c.loadErrors} errors); learner caught up in ${fmt(c.catchUpMs / 1000, 2)} s = ${fmt(c.mbPerSecond, 1)} MB/s; ${c.path}`);
+    const outcome = c.failure === null ? `learner caught up in ${fmt(c.catchUpMs / 1000, 2)} s = ${fmt(c.mbPerSecond, 1)} MB/s; ${c.path}` : `the learner did NOT catch up: ${c.failure}`;
+    out.push(`- ${s} catch-up: ${fmt(c.stateBytes / 1e6, 0)} MB loaded in ${fmt(c.loadSeconds, 1)} s (${c.loadErrors} errors); ${outcome}`);
   }
   out.push('', '## Targets', '', '| target | measured | met |', '|---|---|---|');
   for (const t of r.targets) out.push(`| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`);

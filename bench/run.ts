@@ -209,7 +209,8 @@ async function main(): Promise<void> {
     for (const c of clusters) {
       log(`catch-up: ${c.system}`);
       catchUp[c.system] = await measureCatchUp(c, pool, mode.catchUpStateBytes, log);
-      log(`  ${c.system}: learner caught up in ${(catchUp[c.system].catchUpMs / 1000).toFixed(2)} s = ${catchUp[c.system].mbPerSecond.toFixed(1)} MB/s (${catchUp[c.system].path})`);
+      const r = catchUp[c.system];
+      if (r.failure === null) log(`  ${c.system}: learner caught up in ${(r.catchUpMs / 1000).toFixed(2)} s = ${r.mbPerSecond.toFixed(1)} MB/s (${r.path})`);
     }
 
     const settings = {

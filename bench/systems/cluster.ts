@@ -34,6 +34,6 @@ export interface BenchCluster {
   kill(id: string): Promise<void>;
   /** Starts a killed member again and waits until it has applied what the leader had committed. */
   restart(id: string): Promise<void>;
-  /** Adds a fresh learner, measures its catch-up, then removes it again and deletes its data. */
-  measureLearnerCatchUp(): Promise<CatchUpTiming>;
+  /** Adds a fresh learner, measures its catch-up (failing after `timeoutMs`), then removes it and deletes its data. */
+  measureLearnerCatchUp(timeoutMs: number): Promise<CatchUpTiming>;
 }

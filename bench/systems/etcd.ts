@@ -15,7 +15,6 @@ const HEARTBEAT_INTERVAL_MS = 100;
 const QUOTA_BACKEND_BYTES = 8 * 1024 ** 3;
 const CALL_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 60_000;
-const CATCH_UP_TIMEOUT_MS = 600_000;
 const VOTERS = 3;
 const CLUSTER_TOKEN = 'kuberaft-bench';
 
@@ -175,21 +174,25 @@ export class EtcdCluster implements BenchCluster {
     });
   }
 
-  async measureLearnerCatchUp(): Promise<CatchUpTiming> {
+  async measureLearnerCatchUp(timeoutMs: number): Promise<CatchUpTiming> {
     const d = this.descs[VOTERS] as EtcdMemberDesc;
     rmSync(d.dataDir, { recursive: true, force: true });
     const { desc: leader } = await this.leaderStatus(START_TIMEOUT_MS);
     const started = performance.now();
-    const added = await fetchJson<{ member: { ID: string } }>(`${leader.clientUrl}/v3/cluster/member/add`, {
-      method: 'POST',
-      body: JSON.stringify({ peerURLs: [d.peerUrl], isLearner: true }),
-      timeoutMs: CALL_TIMEOUT_MS,
-    });
+    // etcd refuses a member change ("unhealthy cluster") until every member has been connected for a
+    // few seconds, e.g. shortly after the failover restarts: retry until it accepts.
+    const added = await waitFor('etcd to accept the learner', START_TIMEOUT_MS, () =>
+      fetchJson<{ member: { ID: string } }>(`${leader.clientUrl}/v3/cluster/member/add`, {
+        method: 'POST',
+        body: JSON.stringify({ peerURLs: [d.peerUrl], isLearner: true }),
+        timeoutMs: CALL_TIMEOUT_MS,
+      }),
+    );
     const target = Number((await this.status(leader, CALL_TIMEOUT_MS)).raftIndex);
     const p = new ServerProcess(d.name, this.binary, this.args(d, this.descs, 'existing'), join(this.options.logDir, `${d.name}.log`));
     p.start();
     try {
-      await this.waitApplied(d, target, CATCH_UP_TIMEOUT_MS);
+      await this.waitApplied(d, target, timeoutMs);
       const catchUpMs = performance.now() - started;
       const s = await this.status(d);
       const path = `learner db ${s.dbSize} bytes at applied index ${s.raftAppliedIndex ?? s.raftIndex}`;
