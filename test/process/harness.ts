@@ -562,7 +562,8 @@ export class KvClient {
     const node = this.pick();
     try {
       const r = await http(`${node.url}${path}`, init);
-      if (r.status === 503 || r.status === 504 || r.status === 500 || r.status === 429) return { kind: 'retry', sent: true, why: `${r.status} ${r.body.toString()}` };
+      // 503/504/429 are the documented "retry" answers; anything else (a 500 included) is final.
+      if (r.status === 503 || r.status === 504 || r.status === 429) return { kind: 'retry', sent: true, why: `${r.status} ${r.body.toString()}` };
       return { kind: 'done', status: r.status, body: r.body, servedBy: r.headers.get('x-kuberaft-served-by') };
     } catch (err) {
       const code = (err as { cause?: { code?: unknown } }).cause?.code;
