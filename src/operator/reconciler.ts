@@ -83,6 +83,8 @@ export class Reconciler {
     let clusterId = obs.clusterId;
     let stepError: string | undefined;
     if (!spec.paused) {
+      const reason = stepReason(p.action);
+      if (reason !== undefined) log.info('reconcile step', { step: reason, action: describeAction(p.action) });
       try {
         const recorded = await this.take(rc, spec, p.action, admin, log);
         if (recorded !== undefined) clusterId = recorded;
@@ -277,6 +279,22 @@ export class Reconciler {
     if (status.term !== undefined) m.term.set(l, status.term);
     if (status.commitIndex !== undefined) m.commitIndex.set(l, status.commitIndex);
     for (const c of status.conditions ?? []) m.conditionTrue.set({ ...l, condition: c.type }, c.status === 'True' ? 1 : 0);
+  }
+}
+
+/** The action without its pod objects, for a log line. */
+function describeAction(a: Action): Record<string, unknown> {
+  switch (a.kind) {
+    case 'bootstrap':
+      return { kind: a.kind, pod: a.pod.name };
+    case 'add-learner':
+      return { kind: a.kind, pod: a.pod.name, address: a.address, via: a.via.name };
+    case 'promote':
+    case 'remove':
+    case 'transfer':
+      return { ...a, via: a.via.name };
+    default:
+      return { ...a };
   }
 }
 
