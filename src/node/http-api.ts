@@ -3,6 +3,8 @@
 // Nothing a client sends may crash the process: every handler's failure becomes a JSON error.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { timingSafeEqual } from 'node:crypto';
+import { isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
+import { NODE_ID_MAX_CHARS } from '../config/node-config.js';
 import { KEY_SIZE_MAX_BYTES, LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError, httpStatus, toNodeError } from './errors.js';
 import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
@@ -81,6 +83,23 @@ function stringField(o: Record<string, unknown>, name: string): string {
   const v = o[name];
   if (typeof v !== 'string' || v.length === 0) throw new NodeError('bad-request', `field "${name}" must be a non-empty string`);
   return v;
+}
+
+/** A new member's id must be one a node can be started with (`--id`, src/config/node-config.ts): a DNS label. */
+const MEMBER_ID = new RegExp(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,${NODE_ID_MAX_CHARS - 2}}[A-Za-z0-9])?$`);
+
+function memberId(id: string, field: string): string {
+  if (!MEMBER_ID.test(id))
+    throw new NodeError('bad-request', `${field} must be a node id: 1..${NODE_ID_MAX_CHARS} letters, digits, '.', '_' or '-', starting and ending alphanumeric`);
+  return id;
+}
+
+/** A new member's peer address must be one other members can dial. */
+function memberAddress(address: string, field: string): string {
+  const r = parseHostPort(address);
+  if (!r.ok) throw new NodeError('bad-request', `${field} must be the member's peer address host:port (${r.problem})`);
+  if (isUnspecifiedHost(r.value.host)) throw new NodeError('bad-request', `${field} must be an address other members can dial, not ${r.value.host}`);
+  return address;
 }
 
 function expectKind<K extends NodeResponse['kind']>(r: NodeResponse, kind: K): Extract<NodeResponse, { kind: K }> {
@@ -240,7 +259,8 @@ export function createHttpApp(node: NodeApi): express.Express {
       const body = jsonBody(req);
       const role = body.role ?? 'learner';
       if (role !== 'learner') throw new NodeError('bad-request', 'new members join as "learner"; promote them once caught up');
-      await membership({ kind: 'add-learner', id: stringField(body, 'id'), address: stringField(body, 'address') }, res);
+      const id = memberId(stringField(body, 'id'), 'field "id"');
+      await membership({ kind: 'add-learner', id, address: memberAddress(stringField(body, 'address'), 'field "address"') }, res);
     }),
   );
   app.post(
@@ -275,7 +295,7 @@ export function createHttpApp(node: NodeApi): express.Express {
       const host = req.query.host;
       if (typeof name !== 'string' || name === '' || typeof host !== 'string' || host === '')
         throw new NodeError('bad-request', 'use /internal/join?name=<id>&host=<peer host:port>');
-      await membership({ kind: 'join', id: name, address: host }, res);
+      await membership({ kind: 'join', id: memberId(name, 'name'), address: memberAddress(host, 'host') }, res);
     }),
   );
   app.get(

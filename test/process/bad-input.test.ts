@@ -156,6 +156,12 @@ describe('bad input', () => {
       await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{"id": "node-9", "address": "127.0.0.1:1", "role": "voter"}' }, 400, 'bad-request');
       await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{"id": "node-9"}' }, 400, 'bad-request');
       await expectError(node, '/v1/leader/transfer', { method: 'POST', headers: admin, body: '{"to": null}' }, 400, 'bad-request');
+      // A member no node could be started as, or at an address nobody can dial, never enters the configuration.
+      await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{"id": "bad id!", "address": "127.0.0.1:1"}' }, 400, 'bad-request');
+      await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: JSON.stringify({ id: 'n'.repeat(64), address: '127.0.0.1:1' }) }, 400, 'bad-request');
+      await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{"id": "node-9", "address": "nohost"}' }, 400, 'bad-request');
+      await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{"id": "node-9", "address": "0.0.0.0:7001"}' }, 400, 'bad-request');
+      await expectError(node, '/internal/join?name=node-9&host=nohost', { headers: admin }, 400, 'bad-request');
       // Unknown members.
       await expectError(node, '/v1/members/nobody/promote', { method: 'POST', headers: admin }, 404, 'unknown-member');
       await expectError(node, '/v1/members/nobody', { method: 'DELETE', headers: admin }, 404, 'unknown-member');
@@ -182,6 +188,7 @@ describe('bad input', () => {
       await expectError(node, '/v2/anything', { method: 'GET' }, 404, 'not-found');
       await expectError(node, '/v1/status', { method: 'DELETE' }, 404, 'not-found');
     }
+    assert.deepEqual((await cluster.members()).map((m) => m.id).sort(), ['node-1', 'node-2', 'node-3']);
     // A key of exactly the limit is fine.
     assert.equal(await client.put('k'.repeat(KEY_SIZE_MAX_BYTES), 'at the limit'), 'ok');
     await assertServing();
