@@ -112,4 +112,19 @@ describe('five nodes', () => {
     assert.equal(new Set(ids).size, 1);
     assert.ok(ids[0] !== null);
   });
+
+  it('removes the leader itself: it steps down once the removal commits and the other four elect a leader', async () => {
+    const old = await cluster.waitForLeader();
+    const r = await cluster.admin('DELETE', `/v1/members/${old.id}`);
+    assert.equal(r.status, 200, r.body.toString());
+    await waitUntil(`${old.id} to step down`, async () => (await old.status()).role !== 'leader', CONVERGE_WAIT_MS);
+    await old.kill();
+    cluster.nodes.delete(old.id);
+    const next = await cluster.waitForLeader();
+    assert.notEqual(next.id, old.id);
+    assert.equal((await voters()).length, 4);
+    const client = new KvClient(nextClientId++, cluster, history);
+    for (let i = 0; i < 5; i += 1) assert.equal(await client.put(`after-leader-removed-${i}`, String(i)), 'ok');
+    await assertClusterSound(cluster, history);
+  });
 });
