@@ -9,6 +9,7 @@ import { ClusterDnsServer } from '../kubelet/dns.js';
 import type { DnsSnapshot } from '../kubelet/dns.js';
 import { ContainerConfigError, containerArgv, containerEnv, expandVars } from '../kubelet/spec.js';
 import type { EnvSources } from '../kubelet/spec.js';
+import { qosClass } from '../kubelet/pod.js';
 
 const DNS_TEST_PORT_BASE = 20_000;
 const DNS_TEST_PORT_SPAN = 20_000;
@@ -118,5 +119,19 @@ describe('Go toolchain', () => {
       (err: unknown) => err instanceof GoToolchainMissingError && err.code === 'GO_TOOLCHAIN_MISSING' && /Install Go/.test(err.message),
     );
     assert.match(findGo(), /go$/);
+  });
+});
+
+describe('pod QoS class', () => {
+  const pod = (...resources: V1Container['resources'][]): V1Pod => ({
+    spec: { containers: resources.map((r, i) => ({ name: `c${i}`, ...(r ? { resources: r } : {}) })) },
+  });
+  test('matches what the API server computes, so that pods with resources get their status accepted', () => {
+    assert.equal(qosClass(pod(undefined)), 'BestEffort');
+    assert.equal(qosClass(pod({ requests: { cpu: '100m' } })), 'Burstable');
+    assert.equal(qosClass(pod({ limits: { cpu: '1', memory: '1Gi' } })), 'Guaranteed');
+    assert.equal(qosClass(pod({ requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })), 'Guaranteed');
+    assert.equal(qosClass(pod({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })), 'Burstable');
+    assert.equal(qosClass(pod({ limits: { cpu: '1', memory: '1Gi' } }, undefined)), 'Burstable');
   });
 });

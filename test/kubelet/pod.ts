@@ -313,7 +313,7 @@ export class PodRuntime {
       hostIPs: [{ ip: this.deps.hostIp }],
       ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}),
       startTime: this.startTime,
-      qosClass: 'BestEffort',
+      qosClass: qosClass(this.pod),
       conditions: [
         this.condition('PodReadyToStartContainers', this.sandbox !== undefined),
         this.condition('Initialized', true),
@@ -324,4 +324,27 @@ export class PodRuntime {
       containerStatuses: statuses,
     };
   }
+}
+
+/**
+ * The pod's QoS class as Kubernetes computes it (the API server rejects a status whose class differs
+ * from the spec's): Guaranteed when every container limits cpu and memory with requests equal to the
+ * limits, BestEffort when no container requests or limits anything, else Burstable.
+ */
+export function qosClass(pod: V1Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  let any = false;
+  let guaranteed = containers.length > 0;
+  for (const c of containers) {
+    const requests = c.resources?.requests ?? {};
+    const limits = c.resources?.limits ?? {};
+    if (Object.keys(requests).length > 0 || Object.keys(limits).length > 0) any = true;
+    for (const r of ['cpu', 'memory']) {
+      const limit = limits[r];
+      const request = requests[r] ?? limit;
+      if (limit === undefined || String(request) !== String(limit)) guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
