@@ -189,8 +189,12 @@ describe('bad input', () => {
       await expectError(node, '/v1/status', { method: 'DELETE' }, 404, 'not-found');
     }
     assert.deepEqual((await cluster.members()).map((m) => m.id).sort(), ['node-1', 'node-2', 'node-3']);
-    // A key of exactly the limit is fine.
+    // A key and values of exactly the limit are fine, also forwarded by a follower.
     assert.equal(await client.put('k'.repeat(KEY_SIZE_MAX_BYTES), 'at the limit'), 'ok');
+    const viaFollower = new KvClient(2, cluster, history, follower);
+    const big = (c: string): string => c.repeat(VALUE_SIZE_MAX_BYTES);
+    for (const c of ['a', 'b', 'c']) assert.equal(await viaFollower.put(`big-${c}`, big(c)), 'ok');
+    assert.equal(await viaFollower.get('big-b'), big('b'));
     await assertServing();
     await assertClusterSound(cluster, history);
   });

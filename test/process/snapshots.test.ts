@@ -58,6 +58,24 @@ describe('snapshots', () => {
     await assertClusterSound(cluster, history);
   });
 
+  it('sends a snapshot to a follower that fell behind a compaction while stopped', async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = [...cluster.nodes.values()].find((n) => n.id !== leader.id);
+    assert.ok(follower !== undefined);
+    const before = await follower.status();
+    follower.signal('SIGSTOP');
+    try {
+      const client = new KvClient(8, cluster, history, leader);
+      for (let i = 0; i < 3 * SNAPSHOT_THRESHOLD_ENTRIES; i += 1) assert.equal(await client.put(`behind-${i}`, String(i)), 'ok');
+      assert.ok((await leader.status()).snapshotIndex > before.lastIndex, 'the leader compacted past the stopped follower');
+    } finally {
+      follower.signal('SIGCONT');
+    }
+    await assertClusterSound(cluster, history);
+    const installs = follower.logLines().filter((l) => l.msg === 'installed snapshot from leader');
+    assert.ok(installs.some((l) => Number(l.index) > before.lastIndex), `${follower.id} caught up without a snapshot:\n${follower.logTail()}`);
+  });
+
   it('recovers a restarted node from its snapshot and the WAL tail', async () => {
     const leader = await cluster.waitForLeader();
     const node = [...cluster.nodes.values()].find((n) => n.id !== leader.id);
