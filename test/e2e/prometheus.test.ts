@@ -198,11 +198,9 @@ spec: {replicas: 1}
 `;
 
 async function installOperator(k8s: TestCluster): Promise<string> {
-  // Without resources: the test kubelet reports every pod as BestEffort, and the API server refuses a
-  // status whose qosClass differs from the Burstable one the chart's requests would give.
   await run(k8s.helmPath, [
     'install', 'kuberaft', CHART_DIR, '--namespace', OPERATOR_NS, '--create-namespace', '--kubeconfig', k8s.kubeconfigPath,
-    '--set', 'operator.resources=null', '--wait', '--timeout', HELM_INSTALL_TIMEOUT,
+    '--wait', '--timeout', HELM_INSTALL_TIMEOUT,
   ]).catch((err: unknown) => {
     throw new Error(`helm install: ${(err as { stderr?: string }).stderr ?? String(err)}`);
   });
