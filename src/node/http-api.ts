@@ -328,13 +328,14 @@ export function createHttpApp(node: NodeApi): express.Express {
   app.use((req: Request, res: Response) => {
     sendError(res, node.id, new NodeError('not-found', `no route for ${req.method} ${req.path}; see GET /v1/status and the API reference`));
   });
-  // Body-parser failures (bad JSON, too large) arrive here with a status of their own.
+  // Body-parser failures (bad JSON, too large; they carry a `type`) and router failures (a path
+  // parameter that is not valid percent-encoding) arrive here with a status of their own.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { status?: unknown; type?: unknown; message?: unknown };
     if (e.status === 413 || e.type === 'entity.too.large')
       sendError(res, node.id, new NodeError('too-large', `the body exceeds the limit (values are at most ${VALUE_SIZE_MAX_BYTES} bytes)`));
     else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
-      sendError(res, node.id, new NodeError('bad-request', `malformed request body: ${String(e.message)}`));
+      sendError(res, node.id, new NodeError('bad-request', `malformed request${typeof e.type === 'string' ? ' body' : ''}: ${String(e.message)}`));
     else sendError(res, node.id, err);
   });
   return app;

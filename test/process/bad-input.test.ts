@@ -89,10 +89,12 @@ function errorOf(r: HttpResult): { code: string; message: string } {
   return { code: body.error.code, message: body.error.message };
 }
 
-async function expectError(node: NodeProcess, path: string, init: RequestInit, status: number, code: string): Promise<void> {
+async function expectError(node: NodeProcess, path: string, init: RequestInit, status: number, code: string): Promise<{ code: string; message: string }> {
   const r = await http(`${node.url}${path}`, init);
   assert.equal(r.status, status, `${init.method ?? 'GET'} ${path}: ${r.status} ${r.body.toString().slice(0, 300)}`);
-  assert.equal(errorOf(r).code, code, `${init.method ?? 'GET'} ${path}`);
+  const error = errorOf(r);
+  assert.equal(error.code, code, `${init.method ?? 'GET'} ${path}`);
+  return error;
 }
 
 describe('bad input', () => {
@@ -184,6 +186,11 @@ describe('bad input', () => {
       await expectError(node, '/v1/kv/x/cas', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'not json' }, 400, 'bad-request');
       await expectError(node, '/v1/kv/x', { method: 'POST', body: '{}' }, 400, 'bad-request');
       await expectError(node, '/v1/kv/absent-key', { method: 'GET' }, 404, 'not-found');
+      // A key that is not valid percent-encoding: the message blames the path, not a body.
+      const undecodable = await expectError(node, '/v1/kv/%ZZ', { method: 'GET' }, 400, 'bad-request');
+      assert.match(undecodable.message, /^malformed request: .*%ZZ/);
+      const badJson = await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{' }, 400, 'bad-request');
+      assert.match(badJson.message, /^malformed request body: /);
       // Unknown routes.
       await expectError(node, '/v2/anything', { method: 'GET' }, 404, 'not-found');
       await expectError(node, '/v1/status', { method: 'DELETE' }, 404, 'not-found');
