@@ -270,6 +270,8 @@ export class RaftDriver {
       }
       this.log.info('installed snapshot from leader', { index: rd.snapshot.index, snapshotTerm: rd.snapshot.term });
     }
+    // A leader's replication goes out while its own fsync runs; votes and acks wait for it.
+    for (const m of rd.messagesBeforePersist) this.network.send(m);
     if (rd.entries.length > 0 || rd.hardState !== undefined) await this.storage.append(rd.entries, rd.hardState);
     for (const m of rd.messages) this.network.send(m);
     for (const e of rd.committedEntries) this.apply(e);

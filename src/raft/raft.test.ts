@@ -60,7 +60,7 @@ class Cluster {
             n.log.push(e);
           }
           if (rd.hardState) n.hard = rd.hardState;
-          for (const m of rd.messages) {
+          for (const m of [...rd.messagesBeforePersist, ...rd.messages]) {
             this.sent.push(m);
             this.queue.push(m);
           }
@@ -276,4 +276,34 @@ test('bootstrap() on an empty node gives the same state as bootstrapState()', ()
   n.raft.campaign();
   c.stabilize();
   assert.equal(n.raft.status().role, 'leader');
+});
+
+test('replication overtakes the fsync only in a term that is already durable', () => {
+  const c = new Cluster();
+  const a = c.add('a', bootstrapState(members('a')));
+  a.raft.campaign();
+  c.stabilize();
+  c.add('b', emptyBootState());
+  a.raft.proposeMembership({ kind: 'add-learner', id: id('b'), address: 'b:1' });
+  c.stabilize();
+  c.tickAll(2);
+  // Steady state: the leader's appends to its learner may go out before its own fsync.
+  a.raft.propose(data('x'));
+  const steady = a.raft.ready();
+  assert.ok(steady.messagesBeforePersist.some((m) => m.type === 'append' && m.to === 'b'));
+  assert.ok(!steady.messages.some((m) => m.type === 'append'));
+  a.raft.advance(steady);
+  c.stabilize();
+  // Restarted from its durable state, the single voter wins an election within one Ready: its new
+  // term is not durable yet, so a crash could reuse it with other entries; its appends must wait.
+  const restarted = new Raft(
+    { id: id('a'), electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, random: lcg(1) },
+    { hardState: a.hard, snapshot: undefined, entries: a.log, applied: 0 as LogIndex },
+  );
+  restarted.campaign();
+  assert.equal(restarted.status().role, 'leader');
+  const rd = restarted.ready();
+  assert.equal(rd.hardState?.term, a.hard.term + 1);
+  assert.deepEqual(rd.messagesBeforePersist, []);
+  assert.ok(rd.messages.some((m) => m.type === 'append' && m.to === 'b'));
 });

@@ -10,7 +10,7 @@ import { RaftLog } from './log.js';
 import { EMPTY_MEMBERSHIP, applyChange, encodeMembership, findMember, isVoter, membershipOf, voters } from './membership.js';
 import { Progress, type ProgressState } from './progress.js';
 import { committedIndex, confirmedRound, quorumSize, voteOutcome } from './quorum.js';
-import type { ProposalTicket, Ready } from './ready.js';
+import { isReplication, type ProposalTicket, type Ready } from './ready.js';
 import type {
   AppendRequest,
   AppendResponse,
@@ -902,11 +902,17 @@ export class Raft {
       if (this.readRound > this.readRoundBroadcast) this.broadcastHeartbeat();
     }
     const hs = this.hardState();
+    // Replication may overtake the fsync only in a term that is already durable (see Ready).
+    const termDurable = this.prevHardState.term === this.term;
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of this.msgs) (termDurable && m.term === this.term && isReplication(m) ? early : late).push(m);
     const rd: Ready = {
       snapshot: this.log.pendingSnapshot,
       entries: this.log.unstableEntries(),
       hardState: sameHardState(hs, this.prevHardState) ? NONE : hs,
-      messages: this.msgs,
+      messagesBeforePersist: early,
+      messages: late,
       committedEntries: this.log.nextCommitted(COMMITTED_BATCH_BYTES_MAX),
       readStates: this.readStates,
       droppedReads: this.droppedReads,

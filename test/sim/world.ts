@@ -305,6 +305,8 @@ export class World {
       if (rounds >= READY_ROUNDS_MAX) this.invariants.fail('driver', `${node.id} still has a Ready after ${READY_ROUNDS_MAX} rounds`);
       const raft = node.raft;
       const rd = raft.ready();
+      // As the node does: a leader's replication goes out in parallel with its own fsync.
+      for (const m of rd.messagesBeforePersist) this.send(node, m);
       if (node.crashPoint === 'before-persist') return this.crash(node.id, 'crash(before-persist)');
       this.persist(node, rd);
       if (node.crashPoint === 'before-send') return this.crash(node.id, 'crash(before-send)');
