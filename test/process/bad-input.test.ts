@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KEY_SIZE_MAX_BYTES, VALUE_SIZE_MAX_BYTES } from '../../src/kv/limits.js';
 import { FRAME_SIZE_MAX_BYTES, HANDSHAKE_TIMEOUT_MS, PROTOCOL_VERSION } from '../../src/transport/constants.js';
-import { History, KvClient, ProcessCluster, assertClusterSound, http } from './harness.js';
+import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll, http } from './harness.js';
 import type { HttpResult, NodeProcess } from './harness.js';
 
 /** The node must close a bad connection well within this (a handshake timeout plus margin). */
@@ -28,10 +28,7 @@ before(async () => {
   cluster = await ProcessCluster.start({ nodes: 3 });
   client = new KvClient(1, cluster, history);
 });
-after(async () => {
-  cluster.destroy();
-  await cluster.assertNoProcessLeft();
-});
+after(destroyAll);
 
 /** Every member process runs, answers /livez, and the cluster takes a write. */
 async function assertServing(): Promise<void> {

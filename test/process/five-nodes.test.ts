@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { History, KvClient, ProcessCluster, assertClusterSound, runLoad, waitUntil, CONVERGE_WAIT_MS } from './harness.js';
+import { CONVERGE_WAIT_MS, History, KvClient, ProcessCluster, assertClusterSound, destroyAll, runLoad, waitUntil } from './harness.js';
 
 const LOAD_PHASE_MS = 1_500;
 const CLIENTS = 4;
@@ -17,10 +17,7 @@ let nextClientId = 0;
 before(async () => {
   cluster = await ProcessCluster.start({ nodes: 5 });
 });
-after(async () => {
-  cluster.destroy();
-  await cluster.assertNoProcessLeft();
-});
+after(destroyAll);
 
 async function underLoad(prefix: string, fault: () => Promise<void>): Promise<void> {
   let stop!: () => void;

@@ -56,6 +56,16 @@ export function killSpawned(): void {
   }
 }
 
+/** Every cluster created in this test process, so `destroyAll()` can clean up even after a failed `before()`. */
+const clusters = new Set<ProcessCluster>();
+
+/** For `after()`: kills every spawned process, removes every cluster's temp dir, and checks that no pid survives. */
+export async function destroyAll(): Promise<void> {
+  for (const c of clusters) c.destroy();
+  killSpawned();
+  await waitUntil('every spawned node process to exit', () => [...spawnedPids].every((p) => !pidAlive(p)), EXIT_WAIT_MS);
+}
+
 /** A port the OS says is free right now (listen on 0, read it, close). */
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -308,6 +318,7 @@ export class ProcessCluster {
     this.token = randomBytes(16).toString('hex');
     writeFileSync(this.secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     writeFileSync(this.tokenFile, `${this.token}\n`, { mode: 0o600 });
+    clusters.add(this);
   }
 
   /** An empty cluster directory (no node yet): for tests that form the cluster themselves. */
@@ -488,11 +499,6 @@ export class ProcessCluster {
     }
     killSpawned();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** After destroy(): every spawned pid is gone (polls briefly: SIGKILL is asynchronous). */
-  async assertNoProcessLeft(): Promise<void> {
-    await waitUntil('every spawned node process to exit', () => [...spawnedPids].every((p) => !pidAlive(p)), EXIT_WAIT_MS);
   }
 
   /** The end of every node's log, for failure messages. */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { History, KvClient, ProcessCluster, http } from './harness.js';
+import { History, KvClient, ProcessCluster, destroyAll, http } from './harness.js';
 import type { NodeProcess } from './harness.js';
 
 const WRITES = 20;
@@ -37,10 +37,7 @@ before(async () => {
   for (let i = 0; i < WRITES; i += 1) assert.equal(await client.put(`m-${i}`, String(i)), 'ok');
   await cluster.waitConverged();
 });
-after(async () => {
-  cluster.destroy();
-  await cluster.assertNoProcessLeft();
-});
+after(destroyAll);
 
 async function scrape(node: NodeProcess): Promise<string> {
   const r = await http(`${node.url}/metrics`);

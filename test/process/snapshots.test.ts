@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { History, KvClient, ProcessCluster, assertClusterSound } from './harness.js';
+import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll } from './harness.js';
 
 /** Small, so a few hundred writes make several snapshots. */
 const SNAPSHOT_THRESHOLD_ENTRIES = 50;
@@ -18,10 +18,7 @@ const history = new History();
 before(async () => {
   cluster = await ProcessCluster.start({ nodes: 3, snapshotThresholdEntries: SNAPSHOT_THRESHOLD_ENTRIES });
 });
-after(async () => {
-  cluster.destroy();
-  await cluster.assertNoProcessLeft();
-});
+after(destroyAll);
 
 function snapFiles(dataDir: string): string[] {
   return readdirSync(join(dataDir, 'snap')).filter((f) => f.endsWith('.snap'));

@@ -6,13 +6,9 @@ import { appendFileSync, cpSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RECORD_HEADER_BYTES } from '../../src/storage/wal-record.js';
-import { History, KvClient, ProcessCluster, assertClusterSound } from './harness.js';
+import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll } from './harness.js';
 
-const clusters: ProcessCluster[] = [];
-after(async () => {
-  for (const c of clusters) c.destroy();
-  await clusters[0]?.assertNoProcessLeft();
-});
+after(destroyAll);
 
 /** The node's WAL segments, oldest first. */
 function segments(dataDir: string): string[] {
@@ -41,7 +37,6 @@ async function writeSome(client: KvClient, prefix: string, count: number): Promi
 describe('damaged WAL files', () => {
   it('a torn tail is truncated and logged; a corrupt middle record stops the node naming file and offset; another node id is refused', async () => {
     const cluster = await ProcessCluster.start({ nodes: 3 });
-    clusters.push(cluster);
     const history = new History();
     const client = new KvClient(1, cluster, history);
     await writeSome(client, 'before', 30);
@@ -107,7 +102,6 @@ describe('damaged WAL files', () => {
 
   it('a storage failure while running ends the process with exit code 1', async () => {
     const cluster = await ProcessCluster.start({ nodes: 1, snapshotThresholdEntries: 20 });
-    clusters.push(cluster);
     const node = cluster.node('node-1');
     // The next local snapshot cannot be created: the driver stops on the storage error.
     rmSync(join(node.dataDir, 'snap'), { recursive: true, force: true });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { History, KvClient, ProcessCluster, assertClusterSound, runLoad } from './harness.js';
+import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll, runLoad } from './harness.js';
 
 /** How long the load runs before and after a fault. */
 const LOAD_PHASE_MS = 1_500;
@@ -20,10 +20,7 @@ let nextClientId = 0;
 before(async () => {
   cluster = await ProcessCluster.start({ nodes: 3 });
 });
-after(async () => {
-  cluster.destroy();
-  await cluster.assertNoProcessLeft();
-});
+after(destroyAll);
 
 /** Runs the load while `fault` runs (with a phase of load before and after it). */
 async function underLoad(prefix: string, fault: () => Promise<void>): Promise<void> {
