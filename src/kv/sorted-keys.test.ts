@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { AssertionError } from '../raft/assert.js';
 import { SortedKeys } from './sorted-keys.js';
 
-test('range agrees with filtering a sorted copy, for random keys, prefixes, limits and cursors', () => {
+for (const chunkKeysMax of [2, 5, 1024]) {
+test(`range agrees with filtering a sorted copy, for random keys, prefixes, limits and cursors (chunks of ${chunkKeysMax})`, () => {
   let seed = 17;
   const next = (n: number): number => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -11,8 +12,8 @@ test('range agrees with filtering a sorted copy, for random keys, prefixes, limi
   };
   const alphabet = ['a', 'b', '/', 'é', '🔑', '\uFFFD'];
   const word = (): string => Array.from({ length: 1 + next(4) }, () => alphabet[next(alphabet.length)]).join('');
-  const index = new SortedKeys();
-  const reference = new Set<string>();
+  const index = chunkKeysMax === 5 ? SortedKeys.fromSorted(['a', 'aa', 'ab', 'b', 'ba', 'é'], 5) : new SortedKeys(chunkKeysMax);
+  const reference = new Set<string>(index.snapshot());
   for (let step = 0; step < 3000; step++) {
     const key = word();
     if (reference.has(key)) {
@@ -32,6 +33,19 @@ test('range agrees with filtering a sorted copy, for random keys, prefixes, limi
   }
   assert.deepEqual(index.snapshot(), [...reference].sort());
   assert.equal(index.size, reference.size);
+});
+}
+
+test('a hundred thousand new keys in random order stay sorted across many chunk splits', () => {
+  const index = new SortedKeys();
+  let x = 1;
+  for (let i = 0; i < 100_000; i++) {
+    x = (Math.imul(x, 48271) % 0x7fffffff) >>> 0;
+    index.insert(`k${x.toString(36)}-${i}`);
+  }
+  const keys = index.snapshot();
+  for (let i = 1; i < keys.length; i++) assert.ok((keys[i - 1] as string) < (keys[i] as string));
+  assert.equal(index.size, 100_000);
 });
 
 test('inserting a present key, removing an absent one, or building from unsorted keys is a bug', () => {
