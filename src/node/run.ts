@@ -237,31 +237,37 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
   }
 }
 
+/** Bytes read from a snapshot file per read while streaming it to a peer. */
+const SNAPSHOT_SEND_READ_BYTES = 1024 * 1024;
+
+/** Serves the transport's consecutive range reads from one sequential pass over the file. */
 function readerSource(r: { sizeBytes: number; bodyCrc32c: number; chunks(from?: number, chunkBytes?: number): AsyncGenerator<Uint8Array> }) {
-  // The transport asks for consecutive ranges; serve them from one sequential read.
   let it: AsyncGenerator<Uint8Array> | undefined;
   let pos = 0;
-  let buf = new Uint8Array(0);
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   return {
     sizeBytes: r.sizeBytes,
     checksum: r.bodyCrc32c,
     read: async (offset: number, length: number): Promise<Uint8Array> => {
       if (it === undefined || offset !== pos) {
         await it?.return(undefined);
-        it = r.chunks(offset);
+        it = r.chunks(offset, SNAPSHOT_SEND_READ_BYTES);
         pos = offset;
-        buf = new Uint8Array(0);
+        pending = [];
+        pendingBytes = 0;
       }
-      while (buf.length < length) {
+      while (pendingBytes < length) {
         const next = await it.next();
-        if (next.done) throw new Error(`snapshot ended at ${pos + buf.length} of ${r.sizeBytes} bytes`);
-        const joined = new Uint8Array(buf.length + next.value.length);
-        joined.set(buf);
-        joined.set(next.value, buf.length);
-        buf = joined;
+        if (next.done) throw new Error(`snapshot ended at ${pos + pendingBytes} of ${r.sizeBytes} bytes`);
+        pending.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+        pendingBytes += next.value.byteLength;
       }
-      const out = buf.slice(0, length);
-      buf = buf.subarray(length);
+      const all = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+      const out = all.subarray(0, length);
+      const rest = all.subarray(length);
+      pending = rest.length > 0 ? [rest] : [];
+      pendingBytes = rest.length;
       pos += length;
       return out;
     },
