@@ -88,16 +88,27 @@ export class Progress {
    */
   maybeDecrTo(rejected: LogIndex, probeFrom: LogIndex): boolean {
     if (this.state === 'replicate') {
-      // Appends at or below match were accepted already: the rejection is of an older message.
-      if (rejected <= this.match) return false;
+      // Replication never sends below match: a rejection there is of an older message.
+      if (rejected < this.match) return false;
+      if (rejected === this.match) this.forgetLostEntries(rejected, probeFrom);
       this.next = (this.match + 1) as LogIndex;
       return true;
     }
     // In probe there is one message at a time: anything but a reply to it is stale.
     if (this.next - 1 !== rejected) return false;
+    if (rejected <= this.match) this.forgetLostEntries(rejected, probeFrom);
     this.next = Math.max(Math.min(rejected, probeFrom), this.match + 1, 1) as LogIndex;
     this.probeSent = false;
     return true;
+  }
+
+  /**
+   * The follower refused an append at or below what it acknowledged: its disk lost entries, which is
+   * outside Raft's fault model (a lying fsync). Replicate them again from its hint instead of probing
+   * the same index forever. (A late duplicate of an old refusal lands here too; it only costs a resend.)
+   */
+  private forgetLostEntries(rejected: LogIndex, probeFrom: LogIndex): void {
+    this.match = Math.max(0, Math.min(probeFrom - 1, rejected - 1)) as LogIndex;
   }
 
   /** Records that an append ending at `last` was sent. */

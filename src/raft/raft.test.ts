@@ -307,3 +307,40 @@ test('replication overtakes the fsync only in a term that is already durable', (
   assert.deepEqual(rd.messagesBeforePersist, []);
   assert.ok(rd.messages.some((m) => m.type === 'append' && m.to === 'b'));
 });
+
+test('a removed follower keeps receiving the log until its removal commits, so it knows it was removed', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  c.get('a').raft.proposeMembership({ kind: 'remove', id: id('c') });
+  c.stabilize();
+  c.tickAll(2);
+  const cm = c.get('c').raft.status().membership;
+  assert.deepEqual(voters(cm), ['a', 'b'], 'c holds the configuration that removed it');
+  assert.equal(c.get('a').raft.status().progress.has(id('c')), false, 'the leader forgot c once the removal committed');
+  c.tickAll(40);
+  assert.equal(c.get('a').raft.status().term, 2, 'c does not disrupt the cluster');
+});
+
+test('a follower whose disk lost acknowledged entries is brought back instead of stalling', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  for (let i = 0; i < 5; i++) c.get('a').raft.propose(data(`v${i}`));
+  c.stabilize();
+  c.tickAll(2);
+  const b = c.get('b');
+  const lastIndex = b.raft.status().lastIndex;
+  // b restarts from a disk that lost its last three entries (and kept a commit index beyond them).
+  const kept = b.log.slice(0, lastIndex - 3);
+  b.raft = new Raft(
+    { id: id('b'), electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, random: lcg(2) },
+    { hardState: { ...b.hard, commit: Math.min(b.hard.commit, kept.length) as LogIndex }, snapshot: undefined, entries: kept, applied: 0 as LogIndex },
+  );
+  b.log = kept;
+  c.get('a').raft.propose(data('after'));
+  c.stabilize();
+  c.tickAll(3);
+  assert.equal(b.raft.status().lastIndex, c.get('a').raft.status().lastIndex, 'b has the whole log again');
+  assert.equal(c.get('a').raft.status().progress.get(id('b'))?.match, c.get('a').raft.status().lastIndex);
+});

@@ -673,6 +673,7 @@ export class Raft {
       this.becomeFollower(this.term, NONE);
       return;
     }
+    if (this.membershipIndex <= this.log.committed && this.progress.size >= this.membership.members.length) this.syncProgressWithMembership();
     this.broadcastPending = true;
   }
 
@@ -789,7 +790,11 @@ export class Raft {
 
   private syncProgressWithMembership(): void {
     for (const mem of this.membership.members) this.addProgress(mem.id);
-    for (const id of [...this.progress.keys()]) if (findMember(this.membership, id) === undefined) this.progress.delete(id);
+    // A removed member keeps receiving the log until its removal commits, so that it learns of the
+    // removal (and stops waiting for a leader) instead of being dropped silently. It never counts
+    // toward a quorum: only the configuration's voters do.
+    const settled = this.membershipIndex <= this.log.committed;
+    for (const id of [...this.progress.keys()]) if (settled && findMember(this.membership, id) === undefined) this.progress.delete(id);
     if (this.transferee !== NONE && !isVoter(this.membership, this.transferee)) this.transferee = NONE;
   }
 
