@@ -139,11 +139,17 @@ const hostPort: Kind<HostPort> = {
 };
 
 const NODE_ID = new RegExp(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,${NODE_ID_MAX_CHARS - 2}}[A-Za-z0-9])?$`);
+
+/** A node id: what a pod name allows, so that ids work as Kubernetes names and DNS labels. */
+export function isValidNodeId(id: string): boolean {
+  return NODE_ID.test(id);
+}
+
+export const NODE_ID_RULE = `1..${NODE_ID_MAX_CHARS} letters, digits, '.', '_' or '-', starting and ending alphanumeric`;
 const nodeIdKind: Kind<NodeId> = {
   valueName: 'ID',
   parse(raw) {
-    if (typeof raw !== 'string' || !NODE_ID.test(raw))
-      return bad(`must be 1..${NODE_ID_MAX_CHARS} letters, digits, '.', '_' or '-', starting and ending alphanumeric`);
+    if (typeof raw !== 'string' || !isValidNodeId(raw)) return bad(`must be ${NODE_ID_RULE}`);
     return ok(nodeId(raw));
   },
   format: String,

@@ -4,7 +4,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
-import { NODE_ID_MAX_CHARS } from '../config/node-config.js';
+import { NODE_ID_RULE, isValidNodeId } from '../config/node-config.js';
 import { KEY_SIZE_MAX_BYTES, LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError, httpStatus, toNodeError } from './errors.js';
 import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
@@ -86,11 +86,8 @@ function stringField(o: Record<string, unknown>, name: string): string {
 }
 
 /** A new member's id must be one a node can be started with (`--id`, src/config/node-config.ts): a DNS label. */
-const MEMBER_ID = new RegExp(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,${NODE_ID_MAX_CHARS - 2}}[A-Za-z0-9])?$`);
-
 function memberId(id: string, field: string): string {
-  if (!MEMBER_ID.test(id))
-    throw new NodeError('bad-request', `${field} must be a node id: 1..${NODE_ID_MAX_CHARS} letters, digits, '.', '_' or '-', starting and ending alphanumeric`);
+  if (!isValidNodeId(id)) throw new NodeError('bad-request', `${field} must be a node id: ${NODE_ID_RULE}`);
   return id;
 }
 
