@@ -56,6 +56,9 @@ export class RaftDriver {
   private appliedSinceSnapshotBytes = 0;
   private statusCache: RaftStatus;
   private readonly changeListeners = new Set<() => void>();
+  /** Term and vote as last made durable: only their changes (and entries) need an fsync. */
+  private durableTerm: number;
+  private durableVote: string | undefined;
   /** A fatal error (storage failure): the node stops serving rather than risk acting on lost writes. */
   private failure: Error | undefined;
 
@@ -71,6 +74,8 @@ export class RaftDriver {
   ) {
     this.statusCache = raft.status();
     this.lastLeader = this.statusCache.leader;
+    this.durableTerm = this.statusCache.term;
+    this.durableVote = this.statusCache.vote;
     network.onMessage((m) => this.enqueue(() => this.raft.step(m)));
   }
 
@@ -272,7 +277,17 @@ export class RaftDriver {
     }
     // A leader's replication goes out while its own fsync runs; votes and acks wait for it.
     for (const m of rd.messagesBeforePersist) this.network.send(m);
-    if (rd.entries.length > 0 || rd.hardState !== undefined) await this.storage.append(rd.entries, rd.hardState);
+    // A commit index alone needs no fsync (Raft recovers it from the leader); it is written with the
+    // next entries or term change. Entries, term and vote must be durable before messages go out.
+    const hs = rd.hardState;
+    const termOrVote = hs !== undefined && (hs.term !== this.durableTerm || hs.vote !== this.durableVote);
+    if (rd.entries.length > 0 || termOrVote) {
+      await this.storage.append(rd.entries, hs);
+      if (hs !== undefined) {
+        this.durableTerm = hs.term;
+        this.durableVote = hs.vote;
+      }
+    }
     for (const m of rd.messages) this.network.send(m);
     for (const e of rd.committedEntries) this.apply(e);
     for (const r of rd.readStates) {
