@@ -13,8 +13,11 @@ export const LEASE_DURATION_SECONDS_DEFAULT = 15;
 /** How often the leader renews and a standby retries: well inside the lease duration. */
 export const RENEW_INTERVAL_MS_DEFAULT = 2_000;
 
+/** The Lease calls election needs (Kube has them). */
+export type LeaseApi = Pick<Kube, 'getLease' | 'createLease' | 'replaceLease'>;
+
 export interface LeaderElectionOptions {
-  readonly kube: Kube;
+  readonly kube: LeaseApi;
   readonly namespace: string;
   readonly identity: string;
   readonly log: Logger;
@@ -35,6 +38,7 @@ export class LeaderElector {
   #observed: { key: string; atMs: number } | undefined;
   #lastRenewMs = 0;
   #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> = Promise.resolve();
   #stopped = false;
 
   constructor(o: LeaderElectionOptions) {
@@ -50,14 +54,17 @@ export class LeaderElector {
   }
 
   start(): void {
-    void this.#tick();
+    this.#inFlight = this.#tick();
   }
 
-  /** Stops; a leader gives the lease up so that a standby takes over at once. */
+  /**
+   * Stops; a holder gives the lease up so that a standby takes over at once. A round in flight is
+   * awaited first: it may have just taken the lease, and must neither start leading nor keep it.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (!this.#leading) return;
+    await this.#inFlight;
     this.#leading = false;
     try {
       const lease = await this.#o.kube.getLease(this.#o.namespace, this.#leaseName);
@@ -72,10 +79,11 @@ export class LeaderElector {
   }
 
   async #tick(): Promise<void> {
+    if (this.#stopped) return;
     try {
       const acquired = await this.#tryAcquireOrRenew();
       if (acquired) this.#lastRenewMs = Date.now();
-      if (acquired && !this.#leading) {
+      if (acquired && !this.#leading && !this.#stopped) {
         this.#leading = true;
         this.#o.log.info('became the operator leader', { identity: this.#o.identity, lease: `${this.#o.namespace}/${this.#leaseName}` });
         this.#o.onStartedLeading();
@@ -89,7 +97,10 @@ export class LeaderElector {
       this.#o.onStoppedLeading();
       return;
     }
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#tick(), this.#renewMs);
+    if (!this.#stopped)
+      this.#timer = setTimeout(() => {
+        this.#inFlight = this.#tick();
+      }, this.#renewMs);
   }
 
   async #tryAcquireOrRenew(): Promise<boolean> {

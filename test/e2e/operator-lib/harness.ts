@@ -17,6 +17,8 @@ export const CONVERGE_TIMEOUT_MS = 120_000;
 /** Short lease so that a killed operator's successor takes over within seconds. */
 export const TEST_LEASE_SECONDS = 4;
 export const LEASE_NAMESPACE = 'kube-system';
+/** SIGTERM to exit: the operator stops its controller and releases its lease. */
+export const OPERATOR_STOP_TIMEOUT_MS = 15_000;
 
 export interface OperatorProcess {
   readonly child: ChildProcess;
@@ -60,7 +62,14 @@ export function startOperator(cluster: TestCluster, name: string, extraArgs: rea
     logPath,
     exited,
     kill: () => signalAndWait('SIGKILL'),
-    stop: () => signalAndWait('SIGTERM'),
+    stop: async () => {
+      // A hung shutdown is a failure, but must not hang the suite.
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const timer = setTimeout(() => child.kill('SIGKILL'), OPERATOR_STOP_TIMEOUT_MS);
+      await signalAndWait('SIGTERM');
+      clearTimeout(timer);
+      assert.equal(child.exitCode, 0, `the operator did not exit cleanly within ${OPERATOR_STOP_TIMEOUT_MS} ms of SIGTERM`);
+    },
     log: () => readFileSync(logPath, 'utf8'),
   };
 }
