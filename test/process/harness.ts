@@ -460,8 +460,9 @@ export class ProcessCluster {
   }
 
   /**
-   * Waits until every live member has applied the same index with the same digest, and that index is
-   * the leader's commit index; returns the digest. Call it when no client is writing.
+   * Waits until every live member has applied the same index with the same digest, that index is the
+   * leader's commit index, and the leader knows every member holds its whole log; returns the digest.
+   * Call it when no client is writing.
    */
   async waitConverged(timeoutMs = CONVERGE_WAIT_MS): Promise<{ index: number; digest: string }> {
     let result: { index: number; digest: string } | undefined;
@@ -479,6 +480,8 @@ export class ProcessCluster {
         if (first === undefined || members.length !== ids.size) return false;
         if (!digests.every((d) => d.index === first.index && d.digest === first.digest)) return false;
         if (first.index !== ls.commitIndex) return false;
+        // The leader has heard every member acknowledge its whole log (not only a quorum).
+        if (!ls.members.every((m) => m.matchIndex === ls.lastIndex)) return false;
         result = first;
         return true;
       },
