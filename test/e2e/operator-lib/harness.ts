@@ -214,16 +214,50 @@ export async function printerColumns(cluster: TestCluster, ns: string, name: str
   return Object.fromEntries(heads.map((h, i) => [h, cells[i] ?? '']));
 }
 
-/** Reasons of the Events recorded on the RaftCluster, oldest first. */
+/**
+ * Reasons of the Events recorded on the RaftCluster, oldest first: ordered by resourceVersion (the etcd
+ * revision of their creation), since their timestamps have a granularity of one second.
+ */
 export async function eventReasons(cluster: TestCluster, ns: string, name: string): Promise<string[]> {
-  const { stdout } = await cluster.kubectl([
-    'get', 'events', '-n', ns, '--field-selector', `involvedObject.kind=RaftCluster,involvedObject.name=${name}`,
-    '--sort-by', '.metadata.creationTimestamp', '-o', 'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
-  ]);
-  return stdout.split('\n').filter(Boolean);
+  const { stdout } = await cluster.kubectl(['get', 'events', '-n', ns, '--field-selector', `involvedObject.kind=RaftCluster,involvedObject.name=${name}`, '-o', 'json']);
+  const { items } = JSON.parse(stdout) as { items: { reason: string; metadata: { resourceVersion: string } }[] };
+  return items
+    .map((e) => ({ reason: e.reason, revision: BigInt(e.metadata.resourceVersion) }))
+    .sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0))
+    .map((e) => e.reason);
 }
 
 export async function createNamespace(cluster: TestCluster, ns: string): Promise<void> {
   await cluster.kubectl(['create', 'namespace', ns]);
   await waitFor(`the default service account of ${ns}`, CONVERGE_TIMEOUT_MS, async () => (await cluster.kubectl(['get', 'sa', 'default', '-n', ns])).stdout || undefined);
+}
+
+/** The admin bearer token the operator generated for the cluster (Secret `<name>-auth`). */
+export async function adminToken(cluster: TestCluster, ns: string, name: string): Promise<string> {
+  const { stdout } = await cluster.kubectl(['get', 'secret', `${name}-auth`, '-n', ns, '-o', 'jsonpath={.data.admin-token}']);
+  return Buffer.from(stdout, 'base64').toString('utf8');
+}
+
+/** Makes `to` the Raft leader through the admin API (asked of `via`), and waits until it says so. */
+export async function makeLeader(cluster: TestCluster, ns: string, name: string, via: string, to: string): Promise<void> {
+  const token = await adminToken(cluster, ns, name);
+  await waitFor(`${to} to lead`, CONVERGE_TIMEOUT_MS, async () => {
+    if ((await getJson<{ role: string }>(podUrl(cluster, ns, to, '/v1/status'))).role === 'leader') return true;
+    await getJson(podUrl(cluster, ns, via, '/v1/leader/transfer'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to }),
+    });
+    return undefined;
+  });
+}
+
+/** Names of the cluster's volume claims (`data-<pod>`), sorted. */
+export async function claimsOf(cluster: TestCluster, ns: string, name: string): Promise<string[]> {
+  const { stdout } = await cluster.kubectl(['get', 'pvc', '-n', ns, '-o', 'name']);
+  return stdout
+    .split('\n')
+    .map((n) => n.replace('persistentvolumeclaim/', ''))
+    .filter((n) => n.startsWith(`data-${name}-`))
+    .sort();
 }
