@@ -277,6 +277,17 @@ export class RaftDriver {
     }
     // A leader's replication goes out while its own fsync runs; votes and acks wait for it.
     for (const m of rd.messagesBeforePersist) this.network.send(m);
+    // Committed entries that are already durable here are applied (and their clients answered) while
+    // the fsync runs: a quorum holds them durably, and the leader stepped the acknowledgements that
+    // committed them only after its own fsync of them. Entries of this Ready wait for its fsync, which
+    // also covers a single voter, whose own copy is its whole quorum.
+    const firstNew = rd.entries[0]?.index ?? Number.POSITIVE_INFINITY;
+    let applied = 0;
+    while (applied < rd.committedEntries.length && (rd.committedEntries[applied] as Entry).index < firstNew) {
+      this.apply(rd.committedEntries[applied] as Entry);
+      applied++;
+    }
+    this.serveReads(rd);
     // A commit index alone needs no fsync (Raft recovers it from the leader); it is written with the
     // next entries or term change. Entries, term and vote must be durable before messages go out.
     const hs = rd.hardState;
@@ -289,7 +300,12 @@ export class RaftDriver {
       }
     }
     for (const m of rd.messages) this.network.send(m);
-    for (const e of rd.committedEntries) this.apply(e);
+    for (let i = applied; i < rd.committedEntries.length; i++) this.apply(rd.committedEntries[i] as Entry);
+    this.releaseAppliedReads();
+  }
+
+  /** Confirmed reads run once the state machine has applied their index; dropped ones fail. */
+  private serveReads(rd: Ready): void {
     for (const r of rd.readStates) {
       const w = this.reads.get(r.context);
       if (w === undefined) continue;
@@ -303,6 +319,10 @@ export class RaftDriver {
       this.reads.delete(c);
       w.reject(new NodeError('read-dropped', 'leadership changed before the read was confirmed; retry'));
     }
+    this.releaseAppliedReads();
+  }
+
+  private releaseAppliedReads(): void {
     if (this.readsAwaitingApply.length > 0) {
       const still: { context: string; index: LogIndex }[] = [];
       for (const r of this.readsAwaitingApply) {
