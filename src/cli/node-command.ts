@@ -92,7 +92,7 @@ export async function runNodeCommand(argv: readonly string[], io: CliIo, loader:
     } finally {
       clearTimeout(timer);
     }
-    logger.info('node stopped');
+    logger.info('exiting', { exitCode: EXIT_OK });
     return EXIT_OK;
   } finally {
     removeSignals();
