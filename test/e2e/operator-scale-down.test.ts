@@ -3,8 +3,11 @@
 //   hand-over, removal, StatefulSet −1, twice) and a successor finishing; writes acknowledged during the
 //   change survive; the removed members' volume claims are deleted (`pvcRetention: Delete`);
 // - `pvcRetention: Retain`: a scale-down keeps the removed member's claim, and a scale-up brings that
-//   member back on its old (stale) volume: it re-joins, catches up, and every node agrees.
+//   member back on its old (stale) volume, the acting operator SIGKILLed after every step of the re-join:
+//   it is added as a learner (its volume still carries the cluster's mark, so it is not taken for lost),
+//   catches up, is promoted, and every node agrees.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startTestCluster } from '../controlplane/cluster.js';
 import type { TestCluster } from '../controlplane/cluster.js';
@@ -118,24 +121,37 @@ describe('operator: scale-down', () => {
     );
   });
 
-  test('pvcRetention: Retain keeps the removed member’s claim; scaled up again, it re-joins on its old volume', async () => {
+  test('pvcRetention: Retain keeps the removed member’s claim; scaled up again (operator killed after every step), it re-joins on its old volume', async () => {
     const name = 'keep';
     const written = new Map<string, string>();
     await cluster.kubectl(['apply', '-f', '-'], raftClusterYaml(NS, name, 3, '  pvcRetention: Retain\n'));
     await waitConverged(cluster, NS, name, 3);
     await writeSome(NS, podNames(name, 3), 'three', 9, written);
+    const claim = `data-${name}-2`;
+    const claimUid = async (): Promise<string> => (await cluster.kubectl(['get', 'pvc', claim, '-n', NS, '-o', 'jsonpath={.metadata.uid}'])).stdout;
+    const uid = await claimUid();
     const oldIndex = (await getJson<NodeStatusBody & { lastIndex: number }>(podUrl(cluster, NS, `${name}-2`, '/v1/status'))).appliedIndex;
 
     await cluster.kubectl(['scale', `raftcluster/${name}`, '-n', NS, '--replicas=2']);
     const two = await waitConverged(cluster, NS, name, 2);
     assertStatusMatches(two.status, two.nodes, name, 2);
-    assert.deepEqual(await claimsOf(cluster, NS, name), [`data-${name}-0`, `data-${name}-1`, `data-${name}-2`], 'the claim of the removed member is kept');
+    assert.deepEqual(await claimsOf(cluster, NS, name), [`data-${name}-0`, `data-${name}-1`, claim], 'the claim of the removed member is kept');
+    // Its volume (a hostPath the test kubelet mounts) still holds the removed member's data dir.
+    const volume = (await cluster.kubectl(['get', 'pvc', claim, '-n', NS, '-o', 'jsonpath={.spec.volumeName}'])).stdout;
+    const volumePath = (await cluster.kubectl(['get', 'pv', volume, '-o', 'jsonpath={.spec.hostPath.path}'])).stdout;
+    assert.ok(readdirSync(volumePath, { recursive: true }).length > 0, `the kept volume ${volumePath} holds data`);
     // The kept volume falls behind: these writes are not on it.
     await writeSome(NS, podNames(name, 2), 'two', 9, written);
 
     const before = await eventReasons(cluster, NS, name);
     await cluster.kubectl(['scale', `raftcluster/${name}`, '-n', NS, '--replicas=3']);
+    const killedAfter = await fleet.killAfterEveryStep(NS, name, async () => {
+      const s = (await rcStatus(cluster, NS, name)).status;
+      return s.replicas === 3 && s.readyReplicas === 3 && s.conditions?.find((c) => c.type === 'Progressing')?.reason === 'Stable';
+    });
+    assert.ok(killedAfter.length >= 2, `the acting operator was killed between the steps of the re-join: ${killedAfter.join(', ')}`);
     const three = await waitConverged(cluster, NS, name, 3);
+    assert.equal(await claimUid(), uid, 'the member came back on the same claim');
     assertStatusMatches(three.status, three.nodes, name, 3);
     const back = three.nodes.find((n) => n.id === `${name}-2`);
     assert.ok(back && back.appliedIndex > oldIndex, `${name}-2 caught up past its old volume’s index ${oldIndex}`);
