@@ -5,34 +5,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CONVERGE_WAIT_MS, History, KvClient, ProcessCluster, assertClusterSound, destroyAll, runLoad, waitUntil } from './harness.js';
+import { CONVERGE_WAIT_MS, LOAD_PHASE_MS, ProcessCluster, Workload, assertClusterSound, destroyAll, waitUntil } from './harness.js';
 
-const LOAD_PHASE_MS = 1_500;
-const CLIENTS = 4;
 
 let cluster: ProcessCluster;
-const history = new History();
-let nextClientId = 0;
+const work = new Workload(() => cluster);
+const history = work.history;
 
 before(async () => {
   cluster = await ProcessCluster.start({ nodes: 5 });
 });
 after(destroyAll);
-
-async function underLoad(prefix: string, fault: () => Promise<void>): Promise<void> {
-  let stop!: () => void;
-  const stopped = new Promise<void>((r) => (stop = r));
-  const load = runLoad(cluster, history, { clients: CLIENTS, prefix, stop: stopped, firstClientId: nextClientId });
-  nextClientId += CLIENTS;
-  try {
-    await sleep(LOAD_PHASE_MS);
-    await fault();
-    await sleep(LOAD_PHASE_MS);
-  } finally {
-    stop();
-  }
-  assert.ok((await load) > 20);
-}
 
 async function voters(): Promise<string[]> {
   return (await cluster.members())
@@ -46,7 +29,7 @@ describe('five nodes', () => {
     assert.deepEqual(await voters(), ['node-1', 'node-2', 'node-3', 'node-4', 'node-5']);
     const leader = await cluster.waitForLeader();
     for (const node of cluster.nodes.values()) {
-      const client = new KvClient(nextClientId++, cluster, history, node);
+      const client = work.client(node);
       assert.equal(await client.put(`via-${node.id}`, node.id), 'ok');
       assert.deepEqual(client.servedBy, [leader.id]);
     }
@@ -55,7 +38,7 @@ describe('five nodes', () => {
 
   it('survives SIGKILL of the leader during a concurrent write load', async () => {
     const old = await cluster.waitForLeader();
-    await underLoad('kill', async () => {
+    await work.underLoad('kill', async () => {
       await old.kill();
       assert.notEqual((await cluster.waitForLeader()).id, old.id);
       await sleep(LOAD_PHASE_MS);
@@ -68,7 +51,7 @@ describe('five nodes', () => {
     const leader = await cluster.waitForLeader();
     const member = [...cluster.nodes.values()].find((n) => n.id !== leader.id);
     assert.ok(member !== undefined);
-    await underLoad('remove', async () => {
+    await work.underLoad('remove', async () => {
       await cluster.remove(member.id);
       assert.ok(!(await cluster.members()).some((m) => m.id === member.id));
       // The removed node is not ready: it either saw its removal or lost its leader (the leader stops
@@ -88,7 +71,7 @@ describe('five nodes', () => {
     const leader = await cluster.waitForLeader();
     const lost = [...cluster.nodes.values()].filter((n) => n.id !== leader.id).at(-1);
     assert.ok(lost !== undefined);
-    const client = new KvClient(nextClientId++, cluster, history);
+    const client = work.client();
     await lost.kill();
     lost.wipe();
     // Four of five still commit.
@@ -120,7 +103,7 @@ describe('five nodes', () => {
     const next = await cluster.waitForLeader();
     assert.notEqual(next.id, old.id);
     assert.equal((await voters()).length, 4);
-    const client = new KvClient(nextClientId++, cluster, history);
+    const client = work.client();
     for (let i = 0; i < 5; i += 1) assert.equal(await client.put(`after-leader-removed-${i}`, String(i)), 'ok');
     await assertClusterSound(cluster, history);
   });

@@ -679,3 +679,38 @@ export async function assertClusterSound(cluster: ProcessCluster, history: Histo
   history.assertLinearizable();
   return converged;
 }
+
+/** Load before and after a fault: how long each phase lasts, and how many clients write. */
+export const LOAD_PHASE_MS = 1_500;
+export const LOAD_CLIENTS = 4;
+
+/**
+ * One test file's clients: unique client ids, one shared history, and faults run under load (a phase of
+ * load before and after the fault) so that the history records what clients saw through it.
+ */
+export class Workload {
+  private nextClientId = 0;
+  readonly history = new History();
+
+  constructor(private readonly cluster: () => ProcessCluster) {}
+
+  client(node?: NodeProcess): KvClient {
+    return new KvClient(this.nextClientId++, this.cluster(), this.history, node);
+  }
+
+  async underLoad(prefix: string, fault: () => Promise<void>): Promise<void> {
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const load = runLoad(this.cluster(), this.history, { clients: LOAD_CLIENTS, prefix, stop: stopped, firstClientId: this.nextClientId });
+    this.nextClientId += LOAD_CLIENTS;
+    try {
+      await sleep(LOAD_PHASE_MS);
+      await fault();
+      await sleep(LOAD_PHASE_MS);
+    } finally {
+      stop();
+    }
+    const ops = await load;
+    assert.ok(ops > 20, `only ${ops} operations ran`);
+  }
+}

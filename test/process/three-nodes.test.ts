@@ -5,45 +5,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll, runLoad } from './harness.js';
+import { LOAD_PHASE_MS, ProcessCluster, Workload, assertClusterSound, destroyAll } from './harness.js';
 
-/** How long the load runs before and after a fault. */
-const LOAD_PHASE_MS = 1_500;
 /** How long a process stays SIGSTOPped: several election timeouts. */
 const STOPPED_MS = 2_000;
-const CLIENTS = 4;
 
 let cluster: ProcessCluster;
-const history = new History();
-let nextClientId = 0;
+const work = new Workload(() => cluster);
+const history = work.history;
 
 before(async () => {
   cluster = await ProcessCluster.start({ nodes: 3 });
 });
 after(destroyAll);
 
-/** Runs the load while `fault` runs (with a phase of load before and after it). */
-async function underLoad(prefix: string, fault: () => Promise<void>): Promise<void> {
-  let stop!: () => void;
-  const stopped = new Promise<void>((r) => (stop = r));
-  const load = runLoad(cluster, history, { clients: CLIENTS, prefix, stop: stopped, firstClientId: nextClientId });
-  nextClientId += CLIENTS;
-  try {
-    await sleep(LOAD_PHASE_MS);
-    await fault();
-    await sleep(LOAD_PHASE_MS);
-  } finally {
-    stop();
-  }
-  const ops = await load;
-  assert.ok(ops > 20, `only ${ops} operations ran`);
-}
-
 describe('three nodes', () => {
   it('accepts writes through every node; followers forward and the leader serves', async () => {
     const leader = await cluster.waitForLeader();
     for (const node of cluster.nodes.values()) {
-      const client = new KvClient(nextClientId++, cluster, history, node);
+      const client = work.client(node);
       for (let i = 0; i < 5; i += 1) assert.equal(await client.put(`via-${node.id}-${i}`, `${node.id}.${i}`), 'ok');
       assert.equal(await client.get(`via-${node.id}-0`), `${node.id}.0`);
       assert.deepEqual(new Set(client.servedBy), new Set([leader.id]), `requests sent to ${node.id} were served by ${client.servedBy.join(',')}`);
@@ -61,7 +41,7 @@ describe('three nodes', () => {
 
   it('survives SIGKILL of the leader during a concurrent write load', async () => {
     const old = await cluster.waitForLeader();
-    await underLoad('kill', async () => {
+    await work.underLoad('kill', async () => {
       await old.kill();
       const next = await cluster.waitForLeader();
       assert.notEqual(next.id, old.id);
@@ -73,7 +53,7 @@ describe('three nodes', () => {
 
   it('survives SIGSTOP/SIGCONT of the leader, then of a follower', async () => {
     const leader = await cluster.waitForLeader();
-    await underLoad('stop-leader', async () => {
+    await work.underLoad('stop-leader', async () => {
       leader.signal('SIGSTOP');
       await sleep(STOPPED_MS);
       // The other two elected a leader meanwhile.
@@ -86,7 +66,7 @@ describe('three nodes', () => {
     const current = await cluster.waitForLeader();
     const follower = [...cluster.nodes.values()].find((n) => n.id !== current.id);
     assert.ok(follower !== undefined);
-    await underLoad('stop-follower', async () => {
+    await work.underLoad('stop-follower', async () => {
       follower.signal('SIGSTOP');
       await sleep(STOPPED_MS);
       follower.signal('SIGCONT');
@@ -106,7 +86,7 @@ describe('three nodes', () => {
     const afterRestart = await assertClusterSound(cluster, history);
     // The new leader's no-op entry moves the index on; the data is the same.
     assert.ok(afterRestart.index > before.index);
-    const client = new KvClient(nextClientId++, cluster, history);
+    const client = work.client();
     assert.equal(await client.put('after-restart', 'yes'), 'ok');
     await assertClusterSound(cluster, history);
   });
