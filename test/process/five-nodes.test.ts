@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONVERGE_WAIT_MS, LOAD_PHASE_MS, ProcessCluster, Workload, assertClusterSound, destroyAll, waitUntil } from './harness.js';
 
-
 let cluster: ProcessCluster;
 const work = new Workload(() => cluster);
 const history = work.history;
