@@ -2,6 +2,8 @@
 // - 3 → 1 with the first victim leading, the acting operator SIGKILLed after every step it takes (leader
 //   hand-over, removal, StatefulSet −1, twice) and a successor finishing; writes acknowledged during the
 //   change survive; the removed members' volume claims are deleted (`pvcRetention: Delete`);
+// - the same, the acting operator SIGKILLed the moment it logs that it takes a step (before, during or
+//   just after the step's call), so every step is interrupted and finished or redone by a successor;
 // - `pvcRetention: Retain`: a scale-down keeps the removed member's claim, and a scale-up brings that
 //   member back on its old (stale) volume, the acting operator SIGKILLed after every step of the re-join:
 //   it is added as a learner (its volume still carries the cluster's mark, so it is not taken for lost),
@@ -100,17 +102,59 @@ describe('operator: scale-down', () => {
 
     const writer = backgroundWriter(cluster, `${name}-0`, 'during', written);
     await cluster.kubectl(['scale', `raftcluster/${name}`, '-n', NS, '--replicas=1']);
-    const killedAfter = await fleet.killAfterEveryStep(NS, name, async () => {
-      const s = (await rcStatus(cluster, NS, name)).status;
-      return s.replicas === 1 && s.readyReplicas === 1 && s.conditions?.find((c) => c.type === 'Progressing')?.reason === 'Stable';
-    });
-    const acked = await writer.stop();
+    let acked = 0;
+    let killedAfter: string[];
+    try {
+      killedAfter = await fleet.killAfterEveryStep(NS, name, async () => {
+        const s = (await rcStatus(cluster, NS, name)).status;
+        return s.replicas === 1 && s.readyReplicas === 1 && s.conditions?.find((c) => c.type === 'Progressing')?.reason === 'Stable';
+      });
+    } finally {
+      acked = await writer.stop();
+    }
 
     // Steps: hand-over, remove -2, StatefulSet 3→2, remove -1, StatefulSet 2→1, each by another operator.
     const reasons = await eventReasons(cluster, NS, name);
     const shrinkSteps = reasons.slice(reasons.lastIndexOf('Promoting') + 1).filter((r) => STEP_REASONS.has(r));
     assert.deepEqual(shrinkSteps, ['TransferringLeadership', 'RemovingMember', 'ScalingStatefulSet', 'RemovingMember', 'ScalingStatefulSet']);
     assert.ok(killedAfter.length >= 4, `the acting operator was killed after (nearly) every step: ${killedAfter.join(', ')}`);
+    assert.ok(acked > 0, 'writes were acknowledged during the change');
+
+    const done = await waitConverged(cluster, NS, name, 1);
+    assertStatusMatches(done.status, done.nodes, name, 1);
+    await assertData(cluster, NS, podNames(name, 1), written);
+    await waitFor('the removed members’ claims to be deleted', CONVERGE_TIMEOUT_MS, async () =>
+      (await claimsOf(cluster, NS, name)).join() === `data-${name}-0` ? true : undefined,
+    );
+  });
+
+  test('3 → 1 with the leader removed first, the acting operator killed in the middle of every step', async () => {
+    const name = 'mid';
+    const written = new Map<string, string>();
+    await cluster.kubectl(['apply', '-f', '-'], raftClusterYaml(NS, name, 3, '  pvcRetention: Delete\n'));
+    await waitConverged(cluster, NS, name, 3);
+    await writeSome(NS, podNames(name, 3), 'before', 9, written);
+    const { status } = await rcStatus(cluster, NS, name);
+    await makeLeader(cluster, NS, name, status.leader ?? `${name}-0`, `${name}-2`);
+    const before = await eventReasons(cluster, NS, name);
+
+    const writer = backgroundWriter(cluster, `${name}-0`, 'during', written);
+    await cluster.kubectl(['scale', `raftcluster/${name}`, '-n', NS, '--replicas=1']);
+    let acked = 0;
+    let killedIn: string[];
+    try {
+      killedIn = await fleet.killInEveryStep(NS, name, async () => {
+        const s = (await rcStatus(cluster, NS, name)).status;
+        return s.replicas === 1 && s.readyReplicas === 1 && s.conditions?.find((c) => c.type === 'Progressing')?.reason === 'Stable';
+      });
+    } finally {
+      acked = await writer.stop();
+    }
+    // A step killed before its call is taken again by the successor; one killed after it is seen done.
+    assert.ok(killedIn.length >= 5, `the acting operator was killed in every step: ${killedIn.join(', ')}`);
+    assert.equal(killedIn[0], 'TransferringLeadership', 'the leading victim hands over before anything else');
+    const added = (await eventReasons(cluster, NS, name)).slice(before.length);
+    assert.ok(!added.includes('AddingLearner') && !added.includes('ReplacingLostMember'), `nothing was added or replaced: ${added.join(', ')}`);
     assert.ok(acked > 0, 'writes were acknowledged during the change');
 
     const done = await waitConverged(cluster, NS, name, 1);

@@ -1,6 +1,7 @@
 // A fleet of operator processes for failure tests: launch replicas, find the one holding the lease, and
 // SIGKILL it after every membership step it is seen taking (by its Events), a standby taking over each time.
 import assert from 'node:assert/strict';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { TestCluster } from '../../controlplane/cluster.js';
@@ -20,6 +21,8 @@ export const STEP_REASONS: ReadonlySet<string> = new Set([
 ]);
 /** What the operator logs once it holds the lease. */
 export const BECAME_LEADER = 'became the operator leader';
+/** How often the operators' logs are read for a step to kill in: well below the time a node call takes. */
+const LOG_POLL_INTERVAL_MS = 2;
 
 export class OperatorFleet {
   readonly #cluster: TestCluster;
@@ -85,6 +88,56 @@ export class OperatorFleet {
       return killedAfter;
     } finally {
       watch.abort();
+    }
+  }
+
+  /**
+   * Until `done()` says the change is complete: SIGKILL the acting operator as soon as it logs that it
+   * takes a step (`reconcile step` with a step reason, logged just before the step's API or node call), so
+   * the kill lands before, during or just after that call, and start a new standby. Each distinct step
+   * (same action) is interrupted once; its retry by the successor is let through. Returns the steps the
+   * operators were killed in.
+   */
+  async killInEveryStep(ns: string, name: string, done: () => Promise<boolean>): Promise<string[]> {
+    const killedIn: string[] = [];
+    const cluster = `${ns}/${name}`;
+    const offsets = new Map<OperatorProcess, number>();
+    const interrupted = new Set<string>();
+    const check = (): void => {
+      for (const op of this.alive()) {
+        const from = offsets.get(op) ?? 0;
+        const size = statSync(op.logPath).size;
+        if (size <= from) continue;
+        const fd = openSync(op.logPath, 'r');
+        const bytes = Buffer.alloc(size - from);
+        readSync(fd, bytes, 0, bytes.length, from);
+        closeSync(fd);
+        // Only whole lines: a line still being written is read again next time.
+        const text = bytes.toString('utf8');
+        const end = text.lastIndexOf('\n') + 1;
+        offsets.set(op, from + Buffer.byteLength(text.slice(0, end)));
+        for (const line of text.slice(0, end).split('\n')) {
+          if (!line.includes('"msg":"reconcile step"') || !line.includes(`"cluster":"${cluster}"`) || line.includes('"kind":"wait"')) continue;
+          const step = /"step":"([A-Za-z]+)"/.exec(line)?.[1] ?? '';
+          const action = /"action":(\{.*\})\}$/.exec(line)?.[1] ?? line;
+          // Each distinct step is interrupted once: killing every retry too would stop any progress.
+          if (!STEP_REASONS.has(step) || interrupted.has(action)) continue;
+          interrupted.add(action);
+          op.child.kill('SIGKILL');
+          killedIn.push(step);
+          this.launch();
+          return;
+        }
+      }
+    };
+    // Lines already logged are history, not steps of this change.
+    for (const op of this.alive()) offsets.set(op, statSync(op.logPath).size);
+    const timer = setInterval(check, LOG_POLL_INTERVAL_MS);
+    try {
+      await waitFor(`the change of ${cluster} to finish`, 2 * CONVERGE_TIMEOUT_MS, async () => ((await done()) ? true : undefined));
+      return killedIn;
+    } finally {
+      clearInterval(timer);
     }
   }
 
