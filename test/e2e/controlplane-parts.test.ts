@@ -10,6 +10,7 @@ import type { DnsSnapshot } from '../kubelet/dns.js';
 import { ContainerConfigError, containerArgv, containerEnv, expandVars } from '../kubelet/spec.js';
 import type { EnvSources } from '../kubelet/spec.js';
 import { qosClass } from '../kubelet/pod.js';
+import { macForPodIp } from '../kubelet/network.js';
 
 const DNS_TEST_PORT_BASE = 20_000;
 const DNS_TEST_PORT_SPAN = 20_000;
@@ -133,5 +134,15 @@ describe('pod QoS class', () => {
     assert.equal(qosClass(pod({ requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })), 'Guaranteed');
     assert.equal(qosClass(pod({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })), 'Burstable');
     assert.equal(qosClass(pod({ limits: { cpu: '1', memory: '1Gi' } }, undefined)), 'Burstable');
+  });
+});
+
+describe('pod hardware addresses', () => {
+  test('follow from the pod address: stable across re-creation, distinct between pods, locally administered', () => {
+    assert.equal(macForPodIp(3, 7), macForPodIp(3, 7));
+    const macs = new Set<string>();
+    for (let slot = 0; slot < 4; slot++) for (let host = 2; host < 255; host++) macs.add(macForPodIp(slot, host));
+    assert.equal(macs.size, 4 * 253);
+    for (const mac of macs) assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
   });
 });

@@ -52,6 +52,12 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** A locally administered unicast MAC (02:…) derived from the pod's address, e.g. 02:6b:72:0a:03:07. */
+export function macForPodIp(slot: number, host: number): string {
+  const hex = (n: number): string => n.toString(16).padStart(2, '0');
+  return `02:6b:72:${hex(10)}:${hex(slot & 0xff)}:${hex(host & 0xff)}`;
+}
+
 export interface PodSandbox {
   readonly netns: string;
   readonly hostVeth: string;
@@ -118,6 +124,9 @@ export class ClusterNetwork {
       ip(['link', 'set', podVeth, 'netns', netns]);
       ip(['link', 'set', hostVeth, 'master', this.bridge, 'up']);
       ip(['-n', netns, 'link', 'set', podVeth, 'name', 'eth0']);
+      // The hardware address follows from the IP, so a pod that is recreated at its old address is
+      // reachable at once: the host and other pods may still hold its neighbour entry for ~30 s.
+      ip(['-n', netns, 'link', 'set', 'eth0', 'address', macForPodIp(this.slot, host)]);
       ip(['-n', netns, 'addr', 'add', `${podIp}/${SUBNET_PREFIX_BITS}`, 'dev', 'eth0']);
       ip(['-n', netns, 'link', 'set', 'lo', 'up']);
       ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
