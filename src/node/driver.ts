@@ -56,6 +56,10 @@ export class RaftDriver {
   private appliedSinceSnapshotBytes = 0;
   private statusCache: RaftStatus;
   private readonly changeListeners = new Set<() => void>();
+  /** A local snapshot is durable at this index: compact the core and the WAL up to it. */
+  private compactionDue: LogIndex | undefined;
+  /** The background snapshot being written, if any. */
+  private snapshotInFlight: Promise<void> | undefined;
   /** Term and vote as last made durable: only their changes (and entries) need an fsync. */
   private durableTerm: number;
   private durableVote: string | undefined;
@@ -103,8 +107,9 @@ export class RaftDriver {
       w.reject(err);
     }
     this.reads.clear();
-    // Let an in-flight Ready finish its fsync before the storage closes.
+    // Let an in-flight Ready finish its fsync, and a snapshot its write, before the storage closes.
     while (this.pumping) await new Promise((r) => setTimeout(r, 5));
+    await this.snapshotInFlight;
   }
 
   /** The latest status, refreshed after every Ready. */
@@ -230,6 +235,7 @@ export class RaftDriver {
     this.pumping = true;
     try {
       for (;;) {
+        await this.compactIfDue();
         const inputs = this.inbox;
         this.inbox = [];
         for (const fn of inputs) fn();
@@ -244,7 +250,7 @@ export class RaftDriver {
         await this.handleReady(rd);
         this.raft.advance(rd);
         this.afterReady();
-        await this.maybeSnapshot();
+        this.maybeSnapshot();
         if (this.closed) break;
       }
     } catch (e) {
@@ -375,7 +381,25 @@ export class RaftDriver {
     for (const l of this.changeListeners) l();
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  private async compactIfDue(): Promise<void> {
+    const index = this.compactionDue;
+    if (index === undefined) return;
+    this.compactionDue = undefined;
+    // A snapshot received from the leader meanwhile may already cover this one.
+    if (this.raft.status().snapshotIndex >= index) return;
+    this.raft.compact(index);
+    this.statusCache = this.raft.status();
+    await this.storage.compact(index);
+    this.log.info('log compacted', { index });
+  }
+
+  /**
+   * Starts a snapshot of the state machine when the thresholds are passed. The state is captured at
+   * once and written in the background, so the Ready loop keeps serving; once the snapshot is durable,
+   * the core and the WAL are compacted through the inbox. One snapshot at a time.
+   */
+  private maybeSnapshot(): void {
+    if (this.snapshotInFlight !== undefined) return;
     if (
       this.appliedSinceSnapshotEntries < this.options.snapshotThresholdEntries &&
       this.appliedSinceSnapshotBytes < this.options.snapshotThresholdBytes
@@ -383,22 +407,39 @@ export class RaftDriver {
       return;
     const index = this.sm.appliedIndex;
     const meta = this.raft.snapshotMetaAt(index);
-    const started = performance.now();
-    const writer = await this.storage.createSnapshot(meta);
-    try {
-      await this.sm.writeSnapshot((chunk) => writer.write(chunk));
-      await writer.commit();
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    }
-    this.raft.compact(index);
-    await this.storage.compact(index);
     this.appliedSinceSnapshotEntries = 0;
     this.appliedSinceSnapshotBytes = 0;
-    this.statusCache = this.raft.status();
-    this.log.info('snapshot written and log compacted', { index, ms: Math.round(performance.now() - started) });
+    const started = performance.now();
+    const writerReady = this.storage.createSnapshot(meta);
+    // writeSnapshot captures the state synchronously, before its first await: it is the state at `index`.
+    const written = this.sm.writeSnapshot(async (chunk) => (await writerReady).write(chunk));
+    this.snapshotInFlight = (async () => {
+      const writer = await writerReady;
+      try {
+        await written;
+        await writer.commit();
+      } catch (e) {
+        await writer.abort();
+        throw e;
+      }
+      // Compaction runs in the Ready loop, between two Readys, so that it is ordered with the
+      // installation of snapshots received from the leader.
+      this.compactionDue = index;
+      this.log.info('snapshot written', { index, ms: Math.round(performance.now() - started) });
+      this.schedulePump();
+    })()
+      .catch((e: unknown) => {
+        if (this.closed) return;
+        const err = e instanceof Error ? e : new Error(String(e));
+        this.failure = err;
+        this.log.error('raft driver stopped: the snapshot could not be written', { err });
+        this.onFatal(err);
+      })
+      .finally(() => {
+        this.snapshotInFlight = undefined;
+      });
   }
+
 
   /** For messages that must reach the core from outside the network port (tests). */
   step(m: Message): void {

@@ -165,13 +165,20 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     });
     d.attachMetrics(metrics);
     const nodeMetrics = metrics;
-    // A joining node learns its cluster from the first leader that adds it.
+    // A joining node learns its cluster from the first leader that adds it (recorded once: the
+    // change listener fires after every Ready, and two writes of the identity file would race).
+    let recordingClusterId = false;
     d.onChange(() => {
       const s = d.status();
-      if (storage.dataDir.identity.clusterId === undefined && s.leader !== undefined && s.leader !== id && s.membership.members.length > 0) {
-        const learned = transport.peerClusterId(s.leader);
-        if (learned) void storage.dataDir.setClusterId(learned).catch((e: unknown) => log.error('cannot record the cluster id', { err: e }));
-      }
+      if (recordingClusterId || storage.dataDir.identity.clusterId !== undefined) return;
+      if (s.leader === undefined || s.leader === id || s.membership.members.length === 0) return;
+      const learned = transport.peerClusterId(s.leader);
+      if (learned === undefined) return;
+      recordingClusterId = true;
+      storage.dataDir
+        .setClusterId(learned)
+        .catch((e: unknown) => log.error('cannot record the cluster id', { err: e }))
+        .finally(() => (recordingClusterId = false));
     });
     d.start();
 
