@@ -5,25 +5,22 @@
 // node and no acknowledged write is lost.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestCluster } from '../controlplane/cluster.js';
 import type { TestCluster } from '../controlplane/cluster.js';
 import { waitFor } from './lib/wait.js';
 import {
   CONVERGE_TIMEOUT_MS,
-  CRD_FILE,
   LEASE_NAMESPACE,
-  REPO_ROOT,
   assertData,
   assertStatusMatches,
-  createNamespace,
   eventReasons,
   getJson,
   podNames,
   podUrl,
-  put,
   raftClusterYaml,
   rcStatus,
+  startClusterWithCrd,
   waitConverged,
+  writeSome,
 } from './operator-lib/harness.js';
 import type { OperatorProcess } from './operator-lib/harness.js';
 import { BECAME_LEADER, OperatorFleet } from './operator-lib/fleet.js';
@@ -39,19 +36,9 @@ describe('operator: failures', () => {
   const leaseHolder = async (): Promise<string> =>
     (await cluster.kubectl(['get', 'lease', 'kuberaft-operator', '-n', LEASE_NAMESPACE, '-o', 'jsonpath={.spec.holderIdentity}'])).stdout;
 
-  async function writeSome(pods: readonly string[], prefix: string, count: number): Promise<void> {
-    for (let i = 0; i < count; i++) {
-      const key = `${prefix}-${i}`;
-      await put(cluster, NS, pods[i % pods.length] ?? '', key, `${key}-value`);
-      written.set(key, `${key}-value`);
-    }
-  }
 
   before(async () => {
-    cluster = await startTestCluster({ repoRoot: REPO_ROOT, keepRunDir: process.env.KUBERAFT_E2E_KEEP === "1" });
-    await cluster.kubectl(['apply', '-f', CRD_FILE]);
-    await cluster.kubectl(['wait', '--for=condition=Established', 'crd/raftclusters.kuberaft.io', '--timeout=60s']);
-    await createNamespace(cluster, NS);
+    cluster = await startClusterWithCrd(NS);
     fleet = new OperatorFleet(cluster, 'op');
   });
 
@@ -70,7 +57,7 @@ describe('operator: failures', () => {
     assert.equal(await leaseHolder(), 'op-0');
     assert.ok(!b.log().includes(BECAME_LEADER), 'the standby never led');
     assert.ok(!b.log().includes('reconcile'), 'the standby never reconciled');
-    await writeSome(podNames(NAME, 1), 'one', 4);
+    await writeSome(cluster, NS, podNames(NAME, 1), 'one', 4, written);
 
     // Both serve health and metrics; only the leader reports leading and reconciling.
     const metricsOf = async (op: OperatorProcess): Promise<string> => {
@@ -102,7 +89,7 @@ describe('operator: failures', () => {
     const reasons = await eventReasons(cluster, NS, NAME);
     assert.equal(reasons.filter((r) => r === 'Bootstrapping').length, 1, 'never bootstrapped twice');
     await assertData(cluster, NS, podNames(NAME, 3), written);
-    await writeSome(podNames(NAME, 3), 'three', 6);
+    await writeSome(cluster, NS, podNames(NAME, 3), 'three', 6, written);
   });
 
   test('the Raft leader pod is deleted during a scale-up to 5', async () => {

@@ -11,17 +11,13 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { startTestCluster } from '../controlplane/cluster.js';
 import type { TestCluster } from '../controlplane/cluster.js';
 import { waitFor } from './lib/wait.js';
 import {
   CONVERGE_TIMEOUT_MS,
-  CRD_FILE,
-  REPO_ROOT,
   assertData,
   assertStatusMatches,
   claimsOf,
-  createNamespace,
   eventReasons,
   getJson,
   makeLeader,
@@ -30,7 +26,9 @@ import {
   put,
   raftClusterYaml,
   rcStatus,
+  startClusterWithCrd,
   waitConverged,
+  writeSome,
 } from './operator-lib/harness.js';
 import type { NodeStatusBody } from './operator-lib/harness.js';
 import { OperatorFleet, STEP_REASONS } from './operator-lib/fleet.js';
@@ -68,19 +66,9 @@ describe('operator: scale-down', () => {
   let cluster: TestCluster;
   let fleet: OperatorFleet;
 
-  async function writeSome(ns: string, pods: readonly string[], prefix: string, count: number, written: Map<string, string>): Promise<void> {
-    for (let i = 0; i < count; i++) {
-      const key = `${prefix}-${i}`;
-      await put(cluster, ns, pods[i % pods.length] ?? '', key, `${key}-value`);
-      written.set(key, `${key}-value`);
-    }
-  }
 
   before(async () => {
-    cluster = await startTestCluster({ repoRoot: REPO_ROOT, keepRunDir: process.env.KUBERAFT_E2E_KEEP === '1' });
-    await cluster.kubectl(['apply', '-f', CRD_FILE]);
-    await cluster.kubectl(['wait', '--for=condition=Established', 'crd/raftclusters.kuberaft.io', '--timeout=60s']);
-    await createNamespace(cluster, NS);
+    cluster = await startClusterWithCrd(NS);
     fleet = new OperatorFleet(cluster, 'op');
     fleet.launch();
     fleet.launch();
@@ -96,7 +84,7 @@ describe('operator: scale-down', () => {
     const written = new Map<string, string>();
     await cluster.kubectl(['apply', '-f', '-'], raftClusterYaml(NS, name, 3, '  pvcRetention: Delete\n'));
     await waitConverged(cluster, NS, name, 3);
-    await writeSome(NS, podNames(name, 3), 'before', 9, written);
+    await writeSome(cluster, NS, podNames(name, 3), 'before', 9, written);
     const { status } = await rcStatus(cluster, NS, name);
     await makeLeader(cluster, NS, name, status.leader ?? `${name}-0`, `${name}-2`);
 
@@ -133,7 +121,7 @@ describe('operator: scale-down', () => {
     const written = new Map<string, string>();
     await cluster.kubectl(['apply', '-f', '-'], raftClusterYaml(NS, name, 3, '  pvcRetention: Delete\n'));
     await waitConverged(cluster, NS, name, 3);
-    await writeSome(NS, podNames(name, 3), 'before', 9, written);
+    await writeSome(cluster, NS, podNames(name, 3), 'before', 9, written);
     const { status } = await rcStatus(cluster, NS, name);
     await makeLeader(cluster, NS, name, status.leader ?? `${name}-0`, `${name}-2`);
     const before = await eventReasons(cluster, NS, name);
@@ -170,7 +158,7 @@ describe('operator: scale-down', () => {
     const written = new Map<string, string>();
     await cluster.kubectl(['apply', '-f', '-'], raftClusterYaml(NS, name, 3, '  pvcRetention: Retain\n'));
     await waitConverged(cluster, NS, name, 3);
-    await writeSome(NS, podNames(name, 3), 'three', 9, written);
+    await writeSome(cluster, NS, podNames(name, 3), 'three', 9, written);
     const claim = `data-${name}-2`;
     const claimUid = async (): Promise<string> => (await cluster.kubectl(['get', 'pvc', claim, '-n', NS, '-o', 'jsonpath={.metadata.uid}'])).stdout;
     const uid = await claimUid();
@@ -185,7 +173,7 @@ describe('operator: scale-down', () => {
     const volumePath = (await cluster.kubectl(['get', 'pv', volume, '-o', 'jsonpath={.spec.hostPath.path}'])).stdout;
     assert.ok(readdirSync(volumePath, { recursive: true }).length > 0, `the kept volume ${volumePath} holds data`);
     // The kept volume falls behind: these writes are not on it.
-    await writeSome(NS, podNames(name, 2), 'two', 9, written);
+    await writeSome(cluster, NS, podNames(name, 2), 'two', 9, written);
 
     const before = await eventReasons(cluster, NS, name);
     await cluster.kubectl(['scale', `raftcluster/${name}`, '-n', NS, '--replicas=3']);
@@ -204,7 +192,7 @@ describe('operator: scale-down', () => {
     assert.ok(!added.includes('ReplacingLostMember'), 'a kept, marked volume is not taken for lost data');
     assert.ok(!added.includes('Bootstrapping'), 'never bootstrapped again');
     await assertData(cluster, NS, podNames(name, 3), written);
-    await writeSome(NS, podNames(name, 3), 'after', 6, written);
+    await writeSome(cluster, NS, podNames(name, 3), 'after', 6, written);
     await assertData(cluster, NS, podNames(name, 3), written);
   });
 });

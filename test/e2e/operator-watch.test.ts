@@ -10,18 +10,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { startTestCluster } from '../controlplane/cluster.js';
 import { waitFor } from './lib/wait.js';
 import type { TestCluster } from '../controlplane/cluster.js';
 import {
-  CRD_FILE,
-  REPO_ROOT,
   assertData,
   assertStatusMatches,
-  createNamespace,
   podNames,
   put,
   raftClusterYaml,
+  startClusterWithCrd,
   startOperator,
   waitConverged,
 } from './operator-lib/harness.js';
@@ -76,10 +73,7 @@ describe('operator: watches through an apiserver restart', () => {
   let restarted: RestartedApiserver | undefined;
 
   before(async () => {
-    cluster = await startTestCluster({ repoRoot: REPO_ROOT, keepRunDir: process.env.KUBERAFT_E2E_KEEP === '1' });
-    await cluster.kubectl(['apply', '-f', CRD_FILE]);
-    await cluster.kubectl(['wait', '--for=condition=Established', 'crd/raftclusters.kuberaft.io', '--timeout=60s']);
-    await createNamespace(cluster, NS);
+    cluster = await startClusterWithCrd(NS);
   });
 
   after(async () => {

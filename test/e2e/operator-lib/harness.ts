@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { startTestCluster } from '../../controlplane/cluster.js';
 import type { TestCluster } from '../../controlplane/cluster.js';
 import { waitFor } from '../lib/wait.js';
 
@@ -188,6 +189,24 @@ export function assertStatusMatches(status: RcStatus, nodes: readonly NodeStatus
 /** Writes through the client API; returns only once acknowledged. */
 export async function put(cluster: TestCluster, ns: string, pod: string, key: string, value: string): Promise<void> {
   await getJson(podUrl(cluster, ns, pod, `/v1/kv/${encodeURIComponent(key)}`), { method: 'PUT', body: value });
+}
+
+/** Puts `count` keys `<prefix>-<i>` round-robin through `pods` and records each acknowledged one in `written`. */
+export async function writeSome(cluster: TestCluster, ns: string, pods: readonly string[], prefix: string, count: number, written: Map<string, string>): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const key = `${prefix}-${i}`;
+    await put(cluster, ns, pods[i % pods.length] ?? '', key, `${key}-value`);
+    written.set(key, `${key}-value`);
+  }
+}
+
+/** The test control plane with the RaftCluster CRD established and namespace `ns` ready for pods. */
+export async function startClusterWithCrd(ns: string): Promise<TestCluster> {
+  const cluster = await startTestCluster({ repoRoot: REPO_ROOT, keepRunDir: process.env.KUBERAFT_E2E_KEEP === '1' });
+  await cluster.kubectl(['apply', '-f', CRD_FILE]);
+  await cluster.kubectl(['wait', '--for=condition=Established', 'crd/raftclusters.kuberaft.io', '--timeout=60s']);
+  await createNamespace(cluster, ns);
+  return cluster;
 }
 
 /** Every acknowledged write is readable (linearizable read) from every node; digests agree. */
