@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KEY_SIZE_MAX_BYTES, VALUE_SIZE_MAX_BYTES } from '../../src/kv/limits.js';
 import { FRAME_SIZE_MAX_BYTES, HANDSHAKE_TIMEOUT_MS, PROTOCOL_VERSION } from '../../src/transport/constants.js';
-import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll, http } from './harness.js';
+import { ProcessCluster, destroyAll, http } from './harness.js';
+import { History, KvClient, assertClusterSound } from './workload.js';
 import type { HttpResult, NodeProcess } from './harness.js';
 
 /** The node must close a bad connection well within this (a handshake timeout plus margin). */

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CONVERGE_WAIT_MS, LOAD_PHASE_MS, ProcessCluster, Workload, assertClusterSound, destroyAll, waitUntil } from './harness.js';
+import { CONVERGE_WAIT_MS, ProcessCluster, destroyAll, waitUntil } from './harness.js';
+import { LOAD_PHASE_MS, Workload, assertClusterSound } from './workload.js';
 
 let cluster: ProcessCluster;
 const work = new Workload(() => cluster);

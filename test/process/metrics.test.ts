@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { History, KvClient, ProcessCluster, destroyAll, http } from './harness.js';
+import { ProcessCluster, destroyAll, http } from './harness.js';
+import { History, KvClient } from './workload.js';
 import type { NodeProcess } from './harness.js';
 
 const WRITES = 20;

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll } from './harness.js';
+import { ProcessCluster, destroyAll } from './harness.js';
+import { History, KvClient, assertClusterSound } from './workload.js';
 
 /** Small, so a few hundred writes make several snapshots. */
 const SNAPSHOT_THRESHOLD_ENTRIES = 50;

@@ -6,7 +6,8 @@ import { appendFileSync, cpSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RECORD_HEADER_BYTES } from '../../src/storage/wal-record.js';
-import { History, KvClient, ProcessCluster, assertClusterSound, destroyAll } from './harness.js';
+import { ProcessCluster, destroyAll } from './harness.js';
+import { History, KvClient, assertClusterSound } from './workload.js';
 
 after(destroyAll);
 

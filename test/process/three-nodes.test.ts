@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LOAD_PHASE_MS, ProcessCluster, Workload, assertClusterSound, destroyAll } from './harness.js';
+import { ProcessCluster, destroyAll } from './harness.js';
+import { LOAD_PHASE_MS, Workload, assertClusterSound } from './workload.js';
 
 /** How long a process stays SIGSTOPped: several election timeouts. */
 const STOPPED_MS = 2_000;
