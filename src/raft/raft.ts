@@ -10,6 +10,7 @@ import { RaftLog } from './log.js';
 import { EMPTY_MEMBERSHIP, applyChange, encodeMembership, findMember, isVoter, membershipOf, voters } from './membership.js';
 import { Progress, type ProgressState } from './progress.js';
 import { committedIndex, confirmedRound, quorumSize, voteOutcome } from './quorum.js';
+import { ReadIndexQueue } from './read-index.js';
 import { isReplication, type ProposalTicket, type Ready } from './ready.js';
 import type {
   AppendRequest,
@@ -86,11 +87,6 @@ export interface RaftStatus {
   readonly progress: ReadonlyMap<NodeId, PeerProgress>;
 }
 
-interface PendingRead {
-  readonly context: string;
-  readonly index: LogIndex;
-  readonly round: number;
-}
 
 type StepFn = (m: Message) => void;
 
@@ -126,11 +122,7 @@ export class Raft {
   private transferee: NodeId | undefined = NONE;
   private uncommittedBytes = 0;
   private broadcastPending = false;
-  private readRound = 0;
-  private readRoundBroadcast = 0;
-  private pendingReads: PendingRead[] = [];
-  /** Reads that arrived before this leader committed an entry of its own term (§6.4 step 1). */
-  private readsAwaitingCommit: string[] = [];
+  private reads = new ReadIndexQueue();
 
   // Output accumulated for the next Ready.
   private msgs: Message[] = [];
@@ -269,7 +261,7 @@ export class Raft {
     this.assertNotOutstanding('readIndex');
     this.requireLeader();
     if (this.log.term(this.log.committed) !== this.term) {
-      this.readsAwaitingCommit.push(context);
+      this.reads.hold(context);
       return;
     }
     this.registerRead(context);
@@ -371,10 +363,7 @@ export class Raft {
     this.resetTimers();
     this.transferee = NONE;
     this.uncommittedBytes = 0;
-    this.readRound = 0;
-    this.readRoundBroadcast = 0;
-    this.pendingReads = [];
-    this.readsAwaitingCommit = [];
+    this.reads = new ReadIndexQueue();
     this.progress = new Map();
     for (const mem of this.membership.members) this.addProgress(mem.id);
     // The no-op entry lets the leader commit entries of earlier terms (§3.6.2, Figure 3.7).
@@ -384,10 +373,7 @@ export class Raft {
   }
 
   private abandonLeadership(): void {
-    for (const r of this.pendingReads) this.droppedReads.push(r.context);
-    for (const c of this.readsAwaitingCommit) this.droppedReads.push(c);
-    this.pendingReads = [];
-    this.readsAwaitingCommit = [];
+    this.droppedReads.push(...this.reads.drain());
     this.progress = new Map();
     this.transferee = NONE;
     this.broadcastPending = false;
@@ -663,10 +649,8 @@ export class Raft {
   }
 
   private onCommitAdvanced(): void {
-    if (this.readsAwaitingCommit.length > 0 && this.log.term(this.log.committed) === this.term) {
-      const waiting = this.readsAwaitingCommit;
-      this.readsAwaitingCommit = [];
-      for (const c of waiting) this.registerRead(c);
+    if (this.log.term(this.log.committed) === this.term) {
+      for (const c of this.reads.takeHeld()) this.registerRead(c);
     }
     // A leader removed from the configuration steps down once the removal commits (§4.2.2).
     if (this.membershipIndex <= this.log.committed && findMember(this.membership, this.id) === undefined) {
@@ -717,11 +701,11 @@ export class Raft {
   }
 
   private broadcastHeartbeat(): void {
-    this.readRoundBroadcast = this.readRound;
+    this.reads.broadcastRound = this.reads.round;
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       const commit = Math.min(pr.match, this.log.committed) as LogIndex;
-      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, readRound: this.readRound });
+      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, readRound: this.reads.round });
     }
   }
 
@@ -732,21 +716,15 @@ export class Raft {
       this.readStates.push({ context, index: this.log.committed });
       return;
     }
-    this.readRound++;
-    this.pendingReads.push({ context, index: this.log.committed, round: this.readRound });
+    this.reads.register(context, this.log.committed);
   }
 
   private releaseReads(): void {
-    if (this.pendingReads.length === 0) return;
-    const confirmed = confirmedRound(voters(this.membership), (id) => (id === this.id ? this.readRound : (this.progress.get(id)?.readRoundAcked ?? 0)));
-    let k = 0;
-    while (k < this.pendingReads.length && (this.pendingReads[k] as PendingRead).round <= confirmed) {
-      const r = this.pendingReads[k] as PendingRead;
-      this.readStates.push({ context: r.context, index: r.index });
-      k++;
-    }
-    if (k > 0) this.pendingReads = this.pendingReads.slice(k);
+    if (!this.reads.hasPending()) return;
+    const confirmed = confirmedRound(voters(this.membership), (id) => (id === this.id ? this.reads.round : (this.progress.get(id)?.readRoundAcked ?? 0)));
+    this.readStates.push(...this.reads.release(confirmed));
   }
+
 
   private markHeard(pr: Progress): void {
     pr.recentActive = true;
@@ -884,7 +862,7 @@ export class Raft {
 
   hasReady(): boolean {
     assert(this.outstanding === NONE, 'hasReady() while a Ready is outstanding: call advance() first');
-    if (this.role === 'leader' && (this.broadcastPending || this.readRound > this.readRoundBroadcast)) return true;
+    if (this.role === 'leader' && (this.broadcastPending || this.reads.needsBroadcast())) return true;
     const hs = this.hardState();
     return (
       this.msgs.length > 0 ||
@@ -904,7 +882,7 @@ export class Raft {
         this.broadcastPending = false;
         this.broadcastAppend();
       }
-      if (this.readRound > this.readRoundBroadcast) this.broadcastHeartbeat();
+      if (this.reads.needsBroadcast()) this.broadcastHeartbeat();
     }
     const hs = this.hardState();
     // Replication may overtake the fsync only in a term that is already durable (see Ready).
