@@ -44,3 +44,14 @@ test('detects a single flipped bit', () => {
   data[4] = (data[4] as number) ^ 0x10;
   assert.notEqual(crc32c(data), before);
 });
+
+test('agrees with the bitwise definition at every alignment of the word loop', () => {
+  const backing = Uint8Array.from({ length: 400 }, (_, i) => (i * 197 + 11) & 0xff);
+  for (let offset = 0; offset < 8; offset++) {
+    for (const n of [63, 64, 65, 79, 80, 81, 95, 96, 97, 200, 391]) {
+      const view = backing.subarray(offset, offset + n);
+      assert.equal(crc32c(view), crc32cBitwise(view), `offset ${offset}, length ${n}`);
+      assert.equal(crc32c(view.subarray(17), crc32c(view.subarray(0, 17))), crc32cBitwise(view), `offset ${offset}, length ${n}, split`);
+    }
+  }
+});
