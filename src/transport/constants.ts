@@ -31,9 +31,12 @@ export const CLUSTER_SECRET_SIZE_MIN_BYTES = 16;
 /** From TCP connect to an authenticated connection, either side. */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 
-/** Reconnect backoff: doubles per failed attempt from MIN up to MAX, with jitter. */
+/**
+ * Reconnect backoff: doubles per failed attempt from MIN up to MAX, with jitter. MAX stays at the
+ * default election timeout: a peer back from a restart is redialed within one election round.
+ */
 export const RECONNECT_DELAY_MIN_MS = 50;
-export const RECONNECT_DELAY_MAX_MS = 5_000;
+export const RECONNECT_DELAY_MAX_MS = 1_000;
 
 /** Per-peer send queue bounds; the oldest message is dropped when either is exceeded. */
 export const PEER_QUEUE_MAX_MESSAGES = 4096;

@@ -247,6 +247,20 @@ export class OutboundLink {
     this.pump(conn).catch((e: unknown) => conn.close(`send loop failed: ${errorText(e)}`));
   }
 
+  /**
+   * The peer has just connected to us, so it is up: a redial waiting out its backoff goes now. A
+   * restarted peer would otherwise stay unreachable from here for up to the longest backoff, long
+   * enough to lose an election round on it (its vote or our answer to its vote would wait).
+   */
+  peerIsUp(): void {
+    if (this.state !== 'backoff') return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.attempt = 0;
+    this.state = 'idle';
+    void this.dial();
+  }
+
   private scheduleReconnect(): void {
     this.state = 'backoff';
     this.ctx.metrics.connectionState?.(this.peer, 'outbound', 'disconnected');

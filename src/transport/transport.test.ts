@@ -88,6 +88,26 @@ describe('PeerTransport', () => {
     assert.ok(states.filter((s) => s === 'connected').length >= 2, `states: ${states.join(',')}`);
   });
 
+
+  it('redials at once when a peer in backoff connects to us, instead of waiting out the backoff', async () => {
+    const book = new AddressBook();
+    // Backoff long enough that only the early redial can explain a prompt delivery.
+    const longBackoff = { limits: { reconnectDelayMinMs: 20_000, reconnectDelayMaxMs: 20_000, handshakeTimeoutMs: 2_000 } };
+    const a = await start(A, book, longBackoff);
+    const b = await start(B, book);
+    const bPort = b.port;
+    await b.transport.close();
+    running = running.filter((n) => n !== b);
+    // A's dial to the closed port fails: its link to B now waits 10–20 s before the next attempt.
+    a.transport.send({ type: 'timeout-now', from: A, to: B, term: 1 as never });
+    await waitFor('a failed dial', () => a.logs.some((l) => l.msg === 'cannot connect to peer'));
+
+    const b2 = await start(B, book, {}, bPort);
+    // B's message makes B dial A; A learns that B is up and sends what it queued for B.
+    b2.transport.send({ type: 'timeout-now', from: B, to: A, term: 2 as never });
+    await waitFor('b reaches a', () => a.received.some((m) => m.term === 2));
+    await waitFor('a reaches b without waiting out its backoff', () => b2.received.some((m) => m.term === 1), 3_000);
+  });
   it('refuses a peer with the wrong secret on both sides; good peers keep working', async () => {
     const book = new AddressBook();
     const a = await start(A, book);

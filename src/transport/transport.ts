@@ -295,6 +295,7 @@ export class PeerTransport {
     this.inboundByPeer.set(from, conn);
     this.metrics.connectionState?.(from, 'inbound', 'connected');
     this.log('info', 'peer connected', { peer: from, remote: conn.remote });
+    this.links.get(from)?.peerIsUp();
     conn.onClose(() => {
       if (this.inboundByPeer.get(from) === conn) this.inboundByPeer.delete(from);
       this.metrics.connectionState?.(from, 'inbound', 'disconnected');
