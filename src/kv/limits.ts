@@ -15,8 +15,8 @@ export const CLIENT_ID_SIZE_MAX_BYTES = 128;
 export const CLIENT_SESSIONS_MAX = 10_000;
 /** Most entries one `list` returns. */
 export const LIST_LIMIT_MAX = 1000;
-/** Size of the chunks a snapshot is written in (a record larger than this gets its own chunks). */
-export const SNAPSHOT_CHUNK_SIZE_BYTES = 64 * 1024;
+/** Size of the chunks a snapshot is written in (records are packed across chunk boundaries). */
+export const SNAPSHOT_CHUNK_SIZE_BYTES = 1024 * 1024;
 
 // Length prefixes on the wire: u16 for keys and client ids, u32 for values.
 assert(KEY_SIZE_MAX_BYTES <= 0xffff, 'key sizes fit the u16 length prefix');
