@@ -27,7 +27,11 @@ export class XorAccumulator {
 }
 
 export function keyContribution(key: string, value: Uint8Array, revision: LogIndex): Uint8Array {
-  const keyBytes = utf8(key);
+  return keyBytesContribution(utf8(key), value, revision);
+}
+
+/** keyContribution for a key already encoded as UTF-8 (a snapshot being read holds those bytes). */
+export function keyBytesContribution(keyBytes: Uint8Array, value: Uint8Array, revision: LogIndex): Uint8Array {
   const header = new ByteWriter(16 + keyBytes.length).u8(DOMAIN_KEY).u16(keyBytes.length).bytes(keyBytes).u64(revision).u32(value.length).finish();
   return createHash('sha256').update(header).update(value).digest();
 }
@@ -41,6 +45,11 @@ export function sessionContribution(clientId: string, session: Session): Uint8Ar
 
 /** The digest of a whole state, as lowercase hex. */
 export function stateDigest(appliedIndex: LogIndex, keyCount: number, sessionCount: number, keys: XorAccumulator, sessions: XorAccumulator): string {
+  return Buffer.from(stateDigestBytes(appliedIndex, keyCount, sessionCount, keys, sessions)).toString('hex');
+}
+
+/** stateDigest as its DIGEST_SIZE_BYTES raw bytes (what a snapshot carries). */
+export function stateDigestBytes(appliedIndex: LogIndex, keyCount: number, sessionCount: number, keys: XorAccumulator, sessions: XorAccumulator): Uint8Array {
   const summary = new ByteWriter(128).bytes(DIGEST_LABEL).u64(appliedIndex).u64(keyCount).u64(sessionCount).bytes(keys.bytes).bytes(sessions.bytes).finish();
-  return createHash('sha256').update(summary).digest('hex');
+  return new Uint8Array(createHash('sha256').update(summary).digest());
 }

@@ -1,30 +1,43 @@
 // The streamed snapshot format of the KV state machine.
 //
-// Layout (little-endian), version 1:
+// Layout (little-endian), version 2:
 //   "KVSN" | u8 version | u64 appliedIndex | u64 keyCount | u64 sessionCount
 //   keyCount × (u16 keyLength | key (UTF-8) | u64 revision | u32 valueLength | value)   keys strictly ascending
 //   sessionCount × (u16 clientIdLength | clientId | u64 seq | u64 index | u32 resultLength | result)
 //                                                                     index strictly ascending
-//   32-byte SHA-256 of every preceding byte
-// Written in chunks of about SNAPSHOT_CHUNK_SIZE_BYTES (a large value in chunks of its own), and
-// read back as a stream, so neither side ever holds the snapshot in one buffer.
+//   32-byte state digest (digest.ts) of the contents at appliedIndex
+// Version 1 (still read) ends instead with the SHA-256 of every preceding byte. Version 2 trades
+// that hash for the digest because a reader must hash every key and value for the digest anyway:
+// checking the recomputed digest against the writer's covers every field that restore keeps
+// (anything else it reads is checked by parsing), with one hashing pass instead of two.
+//
+// Written in chunks of exactly SNAPSHOT_CHUNK_SIZE_BYTES (the last one shorter), each a buffer of
+// its own that the sink may keep; read back as a stream of chunks of any size. Neither side ever
+// holds the snapshot in one buffer, and a value is copied once on each side.
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { assert } from '../raft/assert.js';
 import type { LogIndex } from '../raft/types.js';
-import { ByteReader, ByteWriter, bytesEqual, copyBytes, utf8 } from './bytes.js';
+import { ByteReader, ByteWriter, bytesEqual, utf8 } from './bytes.js';
+import { DIGEST_SIZE_BYTES, keyBytesContribution, sessionContribution, stateDigestBytes, XorAccumulator } from './digest.js';
 import { KvError } from './errors.js';
 import { CLIENT_ID_SIZE_MAX_BYTES, CLIENT_SESSIONS_MAX, KEY_SIZE_MAX_BYTES, SNAPSHOT_CHUNK_SIZE_BYTES, VALUE_SIZE_MAX_BYTES } from './limits.js';
 import { decodeStoredResult, encodeStoredResult } from './session.js';
 import type { KvValue, Session } from './session.js';
 import { compareKeys } from './sorted-keys.js';
 
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
+/** The first version, whose trailer is a SHA-256 of the stream; read, no longer written. */
+const SNAPSHOT_FORMAT_VERSION_STREAM_HASH = 1;
 const MAGIC = utf8('KVSN');
 const HEADER_SIZE_BYTES = MAGIC.length + 1 + 8 + 8 + 8;
 const CHECKSUM_SIZE_BYTES = 32;
 /** An encoded session result: a tag, a flag, a revision, a length and at most one value. */
 const SESSION_RESULT_SIZE_MAX_BYTES = 1 + 1 + 8 + 4 + VALUE_SIZE_MAX_BYTES;
+/** u16 key length + u64 revision + u32 value length around a key. */
+const KEY_RECORD_FIXED_BYTES = 2 + 8 + 4;
+
+assert(CHECKSUM_SIZE_BYTES === DIGEST_SIZE_BYTES, 'the version 2 trailer is a state digest');
 
 export type SnapshotSink = (chunk: Uint8Array) => Promise<void> | void;
 
@@ -35,61 +48,58 @@ export interface SnapshotContents {
   readonly values: readonly KvValue[];
   /** In eviction order (ascending `index`). */
   readonly sessions: readonly (readonly [string, Session])[];
+  /**
+   * The state digest of exactly these contents (stateDigestBytes), when the caller maintains it
+   * as the state machine does; computed here (one hash of every value) when absent.
+   */
+  readonly digest?: Uint8Array;
 }
 
-/** Collects bytes into chunks, hashing everything it emits. */
+/** Fills fixed-size chunks and hands each full one to the sink, which owns it from then on. */
 class ChunkWriter {
-  private readonly w = new ByteWriter(SNAPSHOT_CHUNK_SIZE_BYTES + 1024);
-  private readonly hash = createHash('sha256');
+  private chunk: Buffer = Buffer.allocUnsafe(SNAPSHOT_CHUNK_SIZE_BYTES);
+  private used = 0;
   constructor(private readonly sink: SnapshotSink) {}
 
-  get buffer(): ByteWriter {
-    return this.w;
-  }
-
-  async maybeFlush(): Promise<void> {
-    if (this.w.size >= SNAPSHOT_CHUNK_SIZE_BYTES) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.w.size === 0) return;
-    const chunk = this.w.finish();
-    this.w.reset();
-    this.hash.update(chunk);
-    await this.sink(chunk);
-  }
-
-  /** Appends bytes: small ones to the current chunk, large ones as chunks of their own. */
+  /** Appends a copy of `b`, emitting every chunk it fills. */
   async bytes(b: Uint8Array): Promise<void> {
-    if (b.length < SNAPSHOT_CHUNK_SIZE_BYTES) {
-      this.w.bytes(b);
-      await this.maybeFlush();
-      return;
-    }
-    await this.flush();
-    for (let at = 0; at < b.length; at += SNAPSHOT_CHUNK_SIZE_BYTES) {
-      // A copy: the sink owns what it receives, and the state's own bytes stay private.
-      const chunk = copyBytes(b.subarray(at, at + SNAPSHOT_CHUNK_SIZE_BYTES));
-      this.hash.update(chunk);
-      await this.sink(chunk);
+    for (let at = 0; at < b.length; ) {
+      const n = Math.min(b.length - at, this.chunk.length - this.used);
+      this.chunk.set(b.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
+      if (this.used === this.chunk.length) await this.emit(Buffer.allocUnsafe(SNAPSHOT_CHUNK_SIZE_BYTES));
     }
   }
 
   async finish(): Promise<void> {
-    await this.flush();
-    await this.sink(new Uint8Array(this.hash.digest()));
+    if (this.used > 0) await this.emit(Buffer.alloc(0));
+  }
+
+  private async emit(next: Buffer): Promise<void> {
+    const full = this.chunk.subarray(0, this.used);
+    this.chunk = next;
+    this.used = 0;
+    await this.sink(full);
   }
 }
 
 export async function writeSnapshotStream(contents: SnapshotContents, sink: SnapshotSink): Promise<void> {
   assert(contents.keys.length === contents.values.length, 'one value per key');
+  const digest = contents.digest ?? digestOf(contents);
+  assert(digest.length === DIGEST_SIZE_BYTES, 'a state digest has DIGEST_SIZE_BYTES bytes');
   const out = new ChunkWriter(sink);
-  out.buffer.bytes(MAGIC).u8(SNAPSHOT_FORMAT_VERSION).u64(contents.appliedIndex).u64(contents.keys.length).u64(contents.sessions.length);
+  const record = new ByteWriter(KEY_SIZE_MAX_BYTES + KEY_RECORD_FIXED_BYTES);
+  record.bytes(MAGIC).u8(SNAPSHOT_FORMAT_VERSION).u64(contents.appliedIndex).u64(contents.keys.length).u64(contents.sessions.length);
+  await out.bytes(record.finish());
+  record.reset();
   for (let i = 0; i < contents.keys.length; i++) {
     const key = utf8(contents.keys[i] as string);
     const entry = contents.values[i] as KvValue;
     assert(entry.revision <= contents.appliedIndex, 'a revision never exceeds the applied index');
-    out.buffer.u16(key.length).bytes(key).u64(entry.revision).u32(entry.value.length);
+    record.u16(key.length).bytes(key).u64(entry.revision).u32(entry.value.length);
+    await out.bytes(record.finish());
+    record.reset();
     await out.bytes(entry.value);
   }
   let previousIndex = 0;
@@ -100,72 +110,95 @@ export async function writeSnapshotStream(contents: SnapshotContents, sink: Snap
     const result = new ByteWriter(16);
     encodeStoredResult(result, session.result);
     const resultBytes = result.finish();
-    out.buffer.u16(id.length).bytes(id).u64(session.seq).u64(session.index).u32(resultBytes.length);
+    record.u16(id.length).bytes(id).u64(session.seq).u64(session.index).u32(resultBytes.length);
+    await out.bytes(record.finish());
+    record.reset();
     await out.bytes(resultBytes);
   }
+  await out.bytes(digest);
   await out.finish();
+}
+
+function digestOf(contents: SnapshotContents): Uint8Array {
+  const keys = new XorAccumulator();
+  for (let i = 0; i < contents.keys.length; i++) {
+    const entry = contents.values[i] as KvValue;
+    keys.toggle(keyBytesContribution(utf8(contents.keys[i] as string), entry.value, entry.revision));
+  }
+  const sessions = new XorAccumulator();
+  for (const [clientId, session] of contents.sessions) sessions.toggle(sessionContribution(clientId, session));
+  return stateDigestBytes(contents.appliedIndex, contents.keys.length, contents.sessions.length, keys, sessions);
 }
 
 function corrupt(reason: string): never {
   throw new KvError('corrupt-snapshot', `corrupt KV snapshot: ${reason}; fetch a fresh snapshot from the leader`);
 }
 
-/** Pulls exact byte counts from a stream of chunks, hashing what it hands out. */
+/**
+ * Pulls exact byte counts from a stream of chunks of any size. Small fields come back as views
+ * when they lie in one chunk; values are copied once, straight into buffers of their own, so
+ * kept values never pin stream chunks in memory.
+ */
 class ChunkReader {
-  private buf: Uint8Array = new Uint8Array(0);
+  private chunk: Uint8Array = new Uint8Array(0);
   private offset = 0;
   private consumed = 0;
   private readonly iterator: AsyncIterator<Uint8Array>;
-  readonly hash: Hash = createHash('sha256');
+  /** Set for a version 1 stream: everything handed out (but its trailer) is hashed. */
+  hash: Hash | undefined;
 
   constructor(chunks: AsyncIterable<Uint8Array>) {
     this.iterator = chunks[Symbol.asyncIterator]();
   }
 
-  get buffered(): number {
-    return this.buf.length - this.offset;
+  get position(): number {
+    return this.consumed;
   }
 
-  /** Makes at least `n` bytes available, or fails as truncated. */
-  async fill(n: number, what: string): Promise<void> {
-    const parts: Uint8Array[] = [this.buf.subarray(this.offset)];
-    let have = this.buffered;
-    while (have < n) {
-      const next = await this.iterator.next();
-      if (next.done === true) corrupt(`truncated ${what} at offset ${this.consumed + have}`);
-      parts.push(next.value);
-      have += next.value.length;
+  /** `n` bytes: a view into the stream's chunk, or a copy when they span chunks. */
+  async take(n: number, what: string, hashed = true): Promise<Uint8Array> {
+    if (this.chunk.length - this.offset >= n) {
+      const b = this.chunk.subarray(this.offset, this.offset + n);
+      this.advance(b, hashed);
+      return b;
     }
-    this.buf = parts.length === 1 ? this.buf : Buffer.concat(parts);
-    this.offset = parts.length === 1 ? this.offset : 0;
+    const out = new Uint8Array(n);
+    await this.copyInto(out, what, hashed);
+    return out;
   }
 
-  /** `n` bytes, which must be buffered. Not hashed when `hashed` is false (the checksum itself). */
-  take(n: number, hashed = true): Uint8Array {
-    assert(this.buffered >= n, 'take() only what fill() made available');
-    const b = this.buf.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    this.consumed += n;
-    if (hashed) this.hash.update(b);
-    return b;
+  /** Fills `out` with the next out.length bytes of the stream. */
+  async copyInto(out: Uint8Array, what: string, hashed = true): Promise<void> {
+    for (let at = 0; at < out.length; ) {
+      if (this.offset === this.chunk.length && !(await this.nextChunk())) corrupt(`truncated ${what} at offset ${this.consumed}`);
+      const part = this.chunk.subarray(this.offset, this.offset + out.length - at);
+      out.set(part, at);
+      this.advance(part, hashed);
+      at += part.length;
+    }
   }
 
   /** True when the stream has no more bytes (empty chunks are skipped). */
   async atEnd(): Promise<boolean> {
-    if (this.buffered > 0) return false;
-    for (;;) {
-      const next = await this.iterator.next();
-      if (next.done === true) return true;
-      if (next.value.length > 0) {
-        this.buf = next.value;
-        this.offset = 0;
-        return false;
-      }
-    }
+    return this.offset === this.chunk.length && !(await this.nextChunk());
   }
 
-  get position(): number {
-    return this.consumed;
+  private advance(b: Uint8Array, hashed: boolean): void {
+    this.offset += b.length;
+    this.consumed += b.length;
+    if (hashed) this.hash?.update(b);
+  }
+
+  private async nextChunk(): Promise<boolean> {
+    for (;;) {
+      const next = await this.iterator.next();
+      if (next.done === true) return false;
+      if (next.value.length > 0) {
+        this.chunk = next.value;
+        this.offset = 0;
+        return true;
+      }
+    }
   }
 }
 
@@ -174,24 +207,31 @@ export interface RestoredContents {
   readonly keys: string[];
   readonly values: KvValue[];
   readonly sessions: [string, Session][];
+  /** The digest contributions of `keys` and of `sessions`, as the state machine keeps them. */
+  readonly keysDigest: XorAccumulator;
+  readonly sessionsDigest: XorAccumulator;
 }
 
 /**
  * Reads and fully verifies a snapshot stream. Throws KvError 'corrupt-snapshot' for any format,
- * limit, order or checksum violation; errors of the stream itself propagate unchanged.
+ * limit, order, checksum or digest violation; errors of the stream itself propagate unchanged.
  */
 export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Promise<RestoredContents> {
   const r = new ChunkReader(chunks);
-  // Reads one length-prefixed field group from the stream with a bounded, checked reader.
+  // One field group from the stream with a bounded, checked reader.
   const read = async (n: number, what: string): Promise<ByteReader> => {
-    if (r.buffered < n) await r.fill(n, what);
-    return new ByteReader(r.take(n), (reason) => corrupt(`${reason} (${what} near offset ${r.position})`));
+    const at = r.position;
+    return new ByteReader(await r.take(n, what), (reason) => corrupt(`${reason} (${what} near offset ${at})`));
   };
 
-  const header = await read(HEADER_SIZE_BYTES, 'header');
+  const headerBytes = await r.take(HEADER_SIZE_BYTES, 'header');
+  const header = new ByteReader(headerBytes, (reason) => corrupt(`${reason} (header)`));
   if (!bytesEqual(header.bytes(MAGIC.length, 'magic'), MAGIC)) corrupt('not a KV snapshot (bad magic)');
   const version = header.u8('version');
-  if (version !== SNAPSHOT_FORMAT_VERSION) corrupt(`unsupported format version ${version} (this build reads ${SNAPSHOT_FORMAT_VERSION})`);
+  if (version === SNAPSHOT_FORMAT_VERSION_STREAM_HASH) r.hash = createHash('sha256').update(headerBytes);
+  else if (version !== SNAPSHOT_FORMAT_VERSION) {
+    corrupt(`unsupported format version ${version} (this build reads ${SNAPSHOT_FORMAT_VERSION_STREAM_HASH} and ${SNAPSHOT_FORMAT_VERSION})`);
+  }
   const appliedIndex = header.u64('applied index') as LogIndex;
   const keyCount = header.u64('key count');
   const sessionCount = header.u64('session count');
@@ -199,25 +239,28 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
 
   const keys: string[] = [];
   const values: KvValue[] = [];
+  const keysDigest = new XorAccumulator();
   for (let i = 0; i < keyCount; i++) {
     const keyLength = (await read(2, 'key length')).u16('key length');
     if (keyLength === 0 || keyLength > KEY_SIZE_MAX_BYTES) corrupt(`key length ${keyLength} outside 1..${KEY_SIZE_MAX_BYTES}`);
     const rec = await read(keyLength + 8 + 4, 'key record');
-    const key = rec.utf8(keyLength, 'key');
+    const keyBytes = rec.bytes(keyLength, 'key');
+    const key = new ByteReader(keyBytes, (reason) => corrupt(reason)).utf8(keyLength, `key near offset ${r.position}`);
     const revision = rec.u64('revision') as LogIndex;
     const valueLength = rec.u32('value length');
     const previous = keys[keys.length - 1];
     if (previous !== undefined && compareKeys(previous, key) >= 0) corrupt(`keys out of order at ${JSON.stringify(key)}`);
     if (revision < 1 || revision > appliedIndex) corrupt(`revision ${revision} of ${JSON.stringify(key)} outside 1..${appliedIndex}`);
     if (valueLength > VALUE_SIZE_MAX_BYTES) corrupt(`value length ${valueLength} exceeds ${VALUE_SIZE_MAX_BYTES}`);
-    if (r.buffered < valueLength) await r.fill(valueLength, 'value');
-    // A copy, so that kept values do not pin whole stream chunks in memory.
-    const value = copyBytes(r.take(valueLength));
+    const value = new Uint8Array(valueLength);
+    await r.copyInto(value, 'value');
+    keysDigest.toggle(keyBytesContribution(keyBytes, value, revision));
     keys.push(key);
     values.push({ value, revision });
   }
 
   const sessions: [string, Session][] = [];
+  const sessionsDigest = new XorAccumulator();
   const seen = new Set<string>();
   let previousIndex = 0;
   for (let i = 0; i < sessionCount; i++) {
@@ -234,13 +277,15 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
     previousIndex = index;
     if (resultLength > SESSION_RESULT_SIZE_MAX_BYTES) corrupt(`session result length ${resultLength} exceeds ${SESSION_RESULT_SIZE_MAX_BYTES}`);
     const result = await read(resultLength, 'session result');
-    sessions.push([clientId, { seq, index, result: decodeStoredResult(result, corrupt) }]);
+    const session: Session = { seq, index, result: decodeStoredResult(result, corrupt) };
     result.end('session result');
+    sessionsDigest.toggle(sessionContribution(clientId, session));
+    sessions.push([clientId, session]);
   }
 
-  const expected = r.hash.digest();
-  if (r.buffered < CHECKSUM_SIZE_BYTES) await r.fill(CHECKSUM_SIZE_BYTES, 'checksum');
-  if (!bytesEqual(r.take(CHECKSUM_SIZE_BYTES, false), expected)) corrupt('checksum mismatch');
+  const expected = r.hash?.digest() ?? stateDigestBytes(appliedIndex, keys.length, sessions.length, keysDigest, sessionsDigest);
+  const trailer = await r.take(CHECKSUM_SIZE_BYTES, 'checksum', false);
+  if (!bytesEqual(trailer, expected)) corrupt(r.hash === undefined ? 'checksum mismatch (the state digest differs from the writer\'s)' : 'checksum mismatch');
   if (!(await r.atEnd())) corrupt('unexpected bytes after the checksum');
-  return { appliedIndex, keys, values, sessions };
+  return { appliedIndex, keys, values, sessions, keysDigest, sessionsDigest };
 }

@@ -4,7 +4,7 @@ import type { LogIndex } from '../raft/types.js';
 import { bytesEqual, copyBytes } from './bytes.js';
 import { decodeCommand, validateKey } from './command.js';
 import type { Command } from './command.js';
-import { keyContribution, sessionContribution, stateDigest, XorAccumulator } from './digest.js';
+import { keyContribution, sessionContribution, stateDigest, stateDigestBytes, XorAccumulator } from './digest.js';
 import { KvError } from './errors.js';
 import { CLIENT_SESSIONS_MAX, LIST_LIMIT_MAX } from './limits.js';
 import type { ApplyResult, KvValue, Session, StoredResult } from './session.js';
@@ -194,7 +194,7 @@ export class KvStateMachine {
   }
 
   /**
-   * Streams the state as of this call to `sink`, in chunks of about SNAPSHOT_CHUNK_SIZE_BYTES,
+   * Streams the state as of this call to `sink`, in chunks of SNAPSHOT_CHUNK_SIZE_BYTES,
    * awaiting the sink between chunks. Capturing the view costs O(keys) references, not bytes.
    */
   writeSnapshot(sink: SnapshotSink): Promise<void> {
@@ -205,8 +205,9 @@ export class KvStateMachine {
       assert(entry !== undefined, 'every indexed key has a value');
       return entry;
     });
+    const digest = stateDigestBytes(this.applied, this.values.size, this.sessions.size, this.keysDigest, this.sessionsDigest);
     // Stored values and sessions are never mutated in place, so references make a stable view.
-    return writeSnapshotStream({ appliedIndex: this.applied, keys, values, sessions: [...this.sessions.entries()] }, sink);
+    return writeSnapshotStream({ appliedIndex: this.applied, keys, values, sessions: [...this.sessions.entries()], digest }, sink);
   }
 
   /** Replaces the whole state with a snapshot's. See the class contract for failure behaviour. */
@@ -214,28 +215,17 @@ export class KvStateMachine {
     assert(!this.restoring, 'one restore at a time');
     this.restoring = true;
     try {
+      // Verified as it is read, digest contributions included (each value is hashed once).
       const contents = await readSnapshotStream(chunks);
       const values = new Map<string, KvValue>();
-      const keysDigest = new XorAccumulator();
-      for (let i = 0; i < contents.keys.length; i++) {
-        const key = contents.keys[i] as string;
-        const entry = contents.values[i] as KvValue;
-        values.set(key, entry);
-        keysDigest.toggle(keyContribution(key, entry.value, entry.revision));
-      }
-      const sessions = new Map<string, Session>();
-      const sessionsDigest = new XorAccumulator();
-      for (const [clientId, session] of contents.sessions) {
-        sessions.set(clientId, session);
-        sessionsDigest.toggle(sessionContribution(clientId, session));
-      }
+      for (let i = 0; i < contents.keys.length; i++) values.set(contents.keys[i] as string, contents.values[i] as KvValue);
       // Only now, with everything verified and built, does the old state go.
       this.applied = contents.appliedIndex;
       this.values = values;
       this.keys = SortedKeys.fromSorted(contents.keys);
-      this.sessions = sessions;
-      this.keysDigest = keysDigest;
-      this.sessionsDigest = sessionsDigest;
+      this.sessions = new Map(contents.sessions);
+      this.keysDigest = contents.keysDigest;
+      this.sessionsDigest = contents.sessionsDigest;
     } finally {
       this.restoring = false;
     }
