@@ -70,5 +70,5 @@ export const FAILOVER_PROBE_INTERVAL_MS = 10;
 export const FAILOVER_PROBE_TIMEOUT_MS = 5_000;
 /** Give up on one failover after this long, in ms (counted as a failure in the report). */
 export const FAILOVER_GIVE_UP_MS = 30_000;
-/** Where the clusters listen: kuberaft base+1.. and base+101.., etcd base+201.. and base+301... */
+/** Where the clusters listen: kuberaft base+1.. and base+101.., etcd base+201.., base+301.. and base+401... */
 export const PORT_BASE_CANDIDATES: readonly number[] = [27000, 28000, 29000, 31000, 32000];
