@@ -14,6 +14,11 @@ export const SNAPSHOT_FORMAT_VERSION = 1;
 export const SNAPSHOTS_RETAINED_COUNT = 2;
 /** Size of the chunks a snapshot is read in (what the transport ships per frame is its own limit). */
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/**
+ * While a snapshot file is written, its data is flushed (fdatasync, in the background) every this
+ * many bytes, so the fsync before it is committed finds little left to write.
+ */
+export const SNAPSHOT_SYNC_INTERVAL_BYTES = 64 * 1024 * 1024;
 /** Largest snapshot header (metadata JSON): a membership of a few members is far smaller. */
 export const SNAPSHOT_HEADER_MAX_BYTES = 1024 * 1024;
 
