@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { index, nodeId, term } from '../raft/types.js';
 import type { SnapshotMeta } from '../raft/types.js';
+import { SNAPSHOT_SYNC_INTERVAL_BYTES } from './constants.js';
 import { crc32c } from './crc32c.js';
 import { SnapshotCorruptionError, StorageError } from './errors.js';
 import { SnapshotStore } from './snapshot-store.js';
@@ -97,7 +98,9 @@ test('corruption in the body, the header or the length is detected and names the
       bytes[at] = (bytes[at] as number) ^ 0x04;
       await writeFile(file.file, bytes);
     }
-    await assert.rejects(store.openLatest(), (e: unknown) => {
+    // As a restart finds it: a store that did not write the file itself checks it.
+    const { store: reopened } = await SnapshotStore.open(dir);
+    await assert.rejects(reopened.openLatest(), (e: unknown) => {
       assert.ok(e instanceof SnapshotCorruptionError, `${damage}: ${String(e)}`);
       assert.equal(e.code, 'snapshot-corrupt');
       assert.equal(e.file, file.file);
@@ -106,11 +109,53 @@ test('corruption in the body, the header or the length is detected and names the
     });
     if (damage === 'body') {
       // Without the up-front check the damage still surfaces, at the end of the read.
-      const unchecked = await store.openLatest({ verifyBody: false });
+      const unchecked = await reopened.openLatest({ verifyBody: false });
       assert.ok(unchecked !== undefined);
       await assert.rejects(readAll(unchecked), SnapshotCorruptionError);
     }
   }
+});
+
+test('a file this store committed is trusted until it changes: then its damage is found by the same store', async () => {
+  const dir = freshDir();
+  const { store } = await SnapshotStore.open(dir);
+  const data = body(50_000, 9);
+  await save(store, meta(8), data);
+  const reader = await store.openLatest();
+  assert.ok(reader !== undefined && (await readAll(reader)).equals(data));
+  const [file] = await store.list();
+  assert.ok(file !== undefined);
+  // Past the file system's timestamp granularity, so that the rewrite shows in the file's identity.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const bytes = await readFile(file.file);
+  bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 0x01;
+  await writeFile(file.file, bytes);
+  await assert.rejects(store.openLatest(), SnapshotCorruptionError);
+  const unchecked = await store.openLatest({ verifyBody: false });
+  assert.ok(unchecked !== undefined);
+  await assert.rejects(readAll(unchecked), SnapshotCorruptionError);
+});
+
+test('a received snapshot larger than the background flush interval commits whole', async () => {
+  const dir = freshDir();
+  const { store } = await SnapshotStore.open(dir);
+  const chunk = body(1024 * 1024, 5);
+  const chunks = Math.ceil((SNAPSHOT_SYNC_INTERVAL_BYTES * 1.5) / chunk.length);
+  let crc = 0;
+  for (let i = 0; i < chunks; i++) crc = crc32c(chunk, crc);
+  const incoming = await store.incoming({ meta: meta(70), sizeBytes: chunks * chunk.length, bodyCrc32c: crc });
+  for (let i = 0; i < chunks; i++) await incoming.write(i * chunk.length, chunk);
+  const info = await incoming.commit();
+  assert.equal(info.sizeBytes, chunks * chunk.length);
+  const { store: reopened } = await SnapshotStore.open(dir);
+  const reader = await reopened.openLatest();
+  assert.ok(reader !== undefined);
+  let at = 0;
+  for await (const part of reader.chunks(0, chunk.length)) {
+    assert.ok(Buffer.from(part).equals(chunk), `chunk at ${at}`);
+    at += part.length;
+  }
+  assert.equal(at, chunks * chunk.length);
 });
 
 test('a received snapshot resumes from where an interrupted transfer stopped and commits only when whole and matching', async () => {

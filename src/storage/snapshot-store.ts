@@ -5,9 +5,14 @@
 //   `*.tmp` files from an interrupted create() are deleted on open; a `*.part` file holds a
 //   received snapshot in progress and is kept so its transfer can resume.
 // - Snapshots are streamed in and out in chunks: nothing here needs a whole snapshot in memory.
-// - Reading verifies the header checksum at once and the body checksum (openLatest/open read the
-//   body through by default; chunks() checks it again at the end). A mismatch is a
+// - Reading verifies the header checksum at once and the body checksum once per reader: open and
+//   openLatest read the body through by default, otherwise chunks() checks it at the end of a read
+//   from offset 0. A file this store committed itself (its checksum computed as its bytes were
+//   written, then fsynced) counts as verified while its identity (inode, size, mtime) is unchanged:
+//   re-reading a gigabyte just received would only re-check the page cache. A mismatch is a
 //   SnapshotCorruptionError naming the file, never a silent fallback to an older snapshot.
+// - Data is flushed in the background while a file is written (SNAPSHOT_SYNC_INTERVAL_BYTES), so
+//   the fsync that commits it overlaps the transfer instead of following it.
 //
 // File layout (little-endian):
 //   offset 0   8 bytes  magic "KRSNAPv1"
@@ -25,7 +30,7 @@ import { Readable } from 'node:stream';
 import { assert } from '../raft/assert.js';
 import type { SnapshotMeta } from '../raft/types.js';
 import { index as toIndex, term as toTerm } from '../raft/types.js';
-import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_MAX_BYTES, SNAPSHOTS_RETAINED_COUNT } from './constants.js';
+import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_MAX_BYTES, SNAPSHOT_SYNC_INTERVAL_BYTES, SNAPSHOTS_RETAINED_COUNT } from './constants.js';
 import { crc32c } from './crc32c.js';
 import { SnapshotCorruptionError, StorageError } from './errors.js';
 import { fsyncDir, isErrnoCode, unlinkDurable } from './fs-durable.js';
@@ -73,7 +78,10 @@ export interface IncomingSnapshot {
 }
 
 export interface SnapshotReader extends SnapshotInfo {
-  /** The body from `fromOffset` in chunks of at most `chunkBytes`; read from 0, the checksum is verified at the end. */
+  /**
+   * The body from `fromOffset` in chunks of at most `chunkBytes`, each a buffer of its own. Unless
+   * the body was checked already (see the file's contract), a read from 0 verifies the checksum at the end.
+   */
   chunks(fromOffset?: number, chunkBytes?: number): AsyncGenerator<Uint8Array>;
   /** The body as a stream (same checks as chunks()). */
   stream(fromOffset?: number): Readable;
@@ -85,7 +93,51 @@ export interface SnapshotFile {
   readonly file: string;
 }
 
+/** What identifies one version of a file: a rewrite or a truncation changes it. */
+type FileIdentity = string;
+
+async function identityOf(file: string | FileHandle): Promise<FileIdentity> {
+  const st = typeof file === 'string' ? await stat(file, { bigint: true }) : await file.stat({ bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+/**
+ * Flushes a file being written every SNAPSHOT_SYNC_INTERVAL_BYTES, one fdatasync at a time, in
+ * the background. A failed flush is reported by the next write or by finish().
+ */
+class SyncBehind {
+  private unsynced = 0;
+  private inFlight: Promise<void> | undefined;
+  private failure: unknown;
+  constructor(private readonly fh: FileHandle) {}
+
+  wrote(bytes: number): void {
+    if (this.failure !== undefined) throw this.failure;
+    this.unsynced += bytes;
+    if (this.unsynced < SNAPSHOT_SYNC_INTERVAL_BYTES || this.inFlight !== undefined) return;
+    this.unsynced = 0;
+    this.inFlight = this.fh.datasync().then(
+      () => {
+        this.inFlight = undefined;
+      },
+      (e: unknown) => {
+        this.inFlight = undefined;
+        this.failure = e;
+      },
+    );
+  }
+
+  /** Waits for the flush in progress; throws if one failed. */
+  async settle(): Promise<void> {
+    await this.inFlight;
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
 export class SnapshotStore {
+  // Files committed here, with the identity they had then: their bodies need no re-check.
+  private readonly verified = new Map<string, FileIdentity>();
+
   private constructor(readonly dir: string) {}
 
   /** Opens the store in `dir`, deleting temp files a crash left behind; returns what it cleaned. */
@@ -111,27 +163,32 @@ export class SnapshotStore {
     let crc = 0;
     let done = false;
     const headerBytes = FIXED_HEADER_BYTES + metaBytes.length;
+    const flusher = new SyncBehind(fh);
     return {
       write: async (chunk) => {
         assert(!done, 'write after commit or abort');
         await writeAll(fh, chunk, headerBytes + sizeBytes);
         crc = crc32c(chunk, crc);
         sizeBytes += chunk.length;
+        flusher.wrote(chunk.length);
       },
       commit: async () => {
         assert(!done, 'commit after commit or abort');
         done = true;
         // The header is rewritten with the body's size and checksum before the fsync that precedes the rename.
         await writeAll(fh, encodeHeader(metaBytes, sizeBytes, crc), 0);
+        await flusher.settle();
         await fh.sync();
         await fh.close();
         await rename(temp, final);
         await fsyncDir(this.dir);
+        this.verified.set(final, await identityOf(final));
         return { meta, sizeBytes, bodyCrc32c: crc, file: final };
       },
       abort: async () => {
         if (done) return;
         done = true;
+        await flusher.settle().catch(() => undefined);
         await fh.close();
         await unlinkDurable(temp);
       },
@@ -168,8 +225,10 @@ export class SnapshotStore {
       await writeAll(fh, encodeHeader(metaBytes, sizeBytes, bodyCrc32c), 0);
     }
     let done = false;
+    const flusher = new SyncBehind(fh);
     const discard = async (): Promise<void> => {
       done = true;
+      await flusher.settle().catch(() => undefined);
       await fh.close();
       await unlinkDurable(part);
     };
@@ -188,6 +247,7 @@ export class SnapshotStore {
         await writeAll(fh, chunk, headerBytes + offset);
         crc = crc32c(chunk, crc);
         offset += chunk.length;
+        flusher.wrote(chunk.length);
       },
       commit: async () => {
         assert(!done, 'commit after commit or abort');
@@ -202,10 +262,12 @@ export class SnapshotStore {
           );
         }
         done = true;
+        await flusher.settle();
         await fh.sync();
         await fh.close();
         await rename(part, final);
         await fsyncDir(this.dir);
+        this.verified.set(final, await identityOf(final));
         return { meta, sizeBytes, bodyCrc32c: crc, file: final };
       },
       abort: async () => {
@@ -227,17 +289,18 @@ export class SnapshotStore {
   /** The newest committed snapshot, checked; undefined when there is none. */
   async openLatest(options: { verifyBody?: boolean } = {}): Promise<SnapshotReader | undefined> {
     const [newest] = await this.list();
-    return newest === undefined ? undefined : openSnapshotFile(newest.file, options.verifyBody ?? true);
+    return newest === undefined ? undefined : openSnapshotFile(newest.file, options.verifyBody ?? true, this.verified);
   }
 
   /** The committed snapshot at exactly (index, term), checked; undefined when there is none. */
   async open(index: number, term: number, options: { verifyBody?: boolean } = {}): Promise<SnapshotReader | undefined> {
     const found = (await this.list()).find((s) => s.index === index && s.term === term);
-    return found === undefined ? undefined : openSnapshotFile(found.file, options.verifyBody ?? true);
+    return found === undefined ? undefined : openSnapshotFile(found.file, options.verifyBody ?? true, this.verified);
   }
 
   /** Deletes one committed snapshot file, durably. */
   async remove(file: SnapshotFile): Promise<void> {
+    this.verified.delete(file.file);
     await unlinkDurable(file.file);
   }
 
@@ -257,15 +320,21 @@ export function snapshotFileName(meta: SnapshotMeta): string {
   return `${hex16(meta.index)}-${hex16(meta.term)}.snap`;
 }
 
-async function openSnapshotFile(file: string, verifyBody: boolean): Promise<SnapshotReader> {
+async function openSnapshotFile(file: string, verifyBody: boolean, verified: Map<string, FileIdentity>): Promise<SnapshotReader> {
   const fh = await open(file, 'r');
   let info: SnapshotInfo;
   let headerBytes: number;
+  // Whether this reader's body is known to match its checksum; otherwise chunks() checks it.
+  let bodyChecked = false;
   try {
     ({ info, headerBytes } = await readHeader(fh, file));
-    if (verifyBody) {
+    const known = verified.get(file);
+    if (known !== undefined && known !== (await identityOf(fh))) verified.delete(file);
+    bodyChecked = verified.has(file);
+    if (verifyBody && !bodyChecked) {
       const actual = await checksumRange(fh, headerBytes, info.sizeBytes);
       if (actual !== info.bodyCrc32c) throw new SnapshotCorruptionError(file, `body checksum ${hex8(actual)}, header says ${hex8(info.bodyCrc32c)}`);
+      bodyChecked = true;
     }
   } finally {
     await fh.close();
@@ -281,9 +350,9 @@ async function openSnapshotFile(file: string, verifyBody: boolean): Promise<Snap
         const { bytesRead } = await reader.read(buf, 0, buf.length, headerBytes + at);
         if (bytesRead === 0) throw new SnapshotCorruptionError(file, `file ends at body byte ${at} of ${info.sizeBytes}`);
         const chunk = buf.subarray(0, bytesRead);
-        crc = crc32c(chunk, crc);
+        if (!bodyChecked) crc = crc32c(chunk, crc);
         at += bytesRead;
-        if (fromOffset === 0 && at === info.sizeBytes && crc !== info.bodyCrc32c) {
+        if (!bodyChecked && fromOffset === 0 && at === info.sizeBytes && crc !== info.bodyCrc32c) {
           throw new SnapshotCorruptionError(file, `body checksum ${hex8(crc)}, header says ${hex8(info.bodyCrc32c)}`);
         }
         yield chunk;
