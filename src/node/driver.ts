@@ -18,11 +18,19 @@ import type { DriverNetwork, DriverStorage } from './ports.js';
 export const REQUEST_TIMEOUT_MS = 10_000;
 /** Inputs held while a Ready is persisted; beyond this, new client requests are refused (back-pressure). */
 export const INBOX_INPUTS_MAX = 100_000;
+/**
+ * The entry-count threshold starts a snapshot only once the log since the last one is at least this
+ * fraction of the state's size (the newest snapshot's): every snapshot rewrites the whole state, so a
+ * fixed entry count would cost O(state) per N small writes. The byte threshold still bounds the log.
+ */
+export const SNAPSHOT_LOG_TO_STATE_RATIO_MIN = 0.5;
 
 export interface DriverOptions {
   readonly tickMs: number;
   readonly snapshotThresholdEntries: number;
   readonly snapshotThresholdBytes: number;
+  /** Size of the snapshot the node started from, in bytes (0 if none). */
+  readonly startSnapshotBytes?: number;
 }
 
 interface ProposalWaiter {
@@ -54,6 +62,8 @@ export class RaftDriver {
   private lastLeader: NodeId | undefined;
   private appliedSinceSnapshotEntries = 0;
   private appliedSinceSnapshotBytes = 0;
+  /** Size of the newest snapshot written or installed here, in bytes: the state's size. */
+  private lastSnapshotBytes = 0;
   private statusCache: RaftStatus;
   private readonly changeListeners = new Set<() => void>();
   /** A local snapshot is durable at this index: compact the core and the WAL up to it. */
@@ -80,6 +90,7 @@ export class RaftDriver {
     this.lastLeader = this.statusCache.leader;
     this.durableTerm = this.statusCache.term;
     this.durableVote = this.statusCache.vote;
+    this.lastSnapshotBytes = options.startSnapshotBytes ?? 0;
     network.onMessage((m) => this.enqueue(() => this.raft.step(m)));
   }
 
@@ -267,7 +278,8 @@ export class RaftDriver {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.snapshot !== undefined) {
       const body = await this.storage.installReceivedSnapshot(rd.snapshot);
-      await this.sm.restore(body);
+      this.lastSnapshotBytes = 0;
+      await this.sm.restore(this.countSnapshotBytes(body));
       assert(this.sm.appliedIndex === rd.snapshot.index, () => `restored state is at ${this.sm.appliedIndex}, the snapshot at ${rd.snapshot?.index}`);
       this.appliedSinceSnapshotEntries = 0;
       this.appliedSinceSnapshotBytes = 0;
@@ -400,11 +412,10 @@ export class RaftDriver {
    */
   private maybeSnapshot(): void {
     if (this.snapshotInFlight !== undefined) return;
-    if (
-      this.appliedSinceSnapshotEntries < this.options.snapshotThresholdEntries &&
-      this.appliedSinceSnapshotBytes < this.options.snapshotThresholdBytes
-    )
-      return;
+    const logBytes = this.appliedSinceSnapshotBytes;
+    const dueByEntries =
+      this.appliedSinceSnapshotEntries >= this.options.snapshotThresholdEntries && logBytes >= this.lastSnapshotBytes * SNAPSHOT_LOG_TO_STATE_RATIO_MIN;
+    if (!dueByEntries && logBytes < this.options.snapshotThresholdBytes) return;
     const index = this.sm.appliedIndex;
     const meta = this.raft.snapshotMetaAt(index);
     this.appliedSinceSnapshotEntries = 0;
@@ -412,7 +423,11 @@ export class RaftDriver {
     const started = performance.now();
     const writerReady = this.storage.createSnapshot(meta);
     // writeSnapshot captures the state synchronously, before its first await: it is the state at `index`.
-    const written = this.sm.writeSnapshot(async (chunk) => (await writerReady).write(chunk));
+    let bytes = 0;
+    const written = this.sm.writeSnapshot(async (chunk) => {
+      bytes += chunk.byteLength;
+      return (await writerReady).write(chunk);
+    });
     this.snapshotInFlight = (async () => {
       const writer = await writerReady;
       try {
@@ -425,7 +440,8 @@ export class RaftDriver {
       // Compaction runs in the Ready loop, between two Readys, so that it is ordered with the
       // installation of snapshots received from the leader.
       this.compactionDue = index;
-      this.log.info('snapshot written', { index, ms: Math.round(performance.now() - started) });
+      this.lastSnapshotBytes = bytes;
+      this.log.info('snapshot written', { index, bytes, ms: Math.round(performance.now() - started) });
       this.schedulePump();
     })()
       .catch((e: unknown) => {
@@ -440,6 +456,12 @@ export class RaftDriver {
       });
   }
 
+  private async *countSnapshotBytes(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    for await (const chunk of body) {
+      this.lastSnapshotBytes += chunk.byteLength;
+      yield chunk;
+    }
+  }
 
   /** For messages that must reach the core from outside the network port (tests). */
   step(m: Message): void {

@@ -140,7 +140,12 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       sm,
       log,
       undefined,
-      { tickMs: config.tickMs, snapshotThresholdEntries: config.snapshotThresholdEntries, snapshotThresholdBytes: config.snapshotThresholdBytes },
+      {
+        tickMs: config.tickMs,
+        snapshotThresholdEntries: config.snapshotThresholdEntries,
+        snapshotThresholdBytes: config.snapshotThresholdBytes,
+        startSnapshotBytes: snapshotSize,
+      },
       // A fatal failure (storage) must end the process: report it (`closed` rejects, so the command
       // exits non-zero), and stop serving, so nothing answers with state the node can no longer keep.
       (e) => {

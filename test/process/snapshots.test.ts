@@ -9,6 +9,8 @@ import { History, KvClient, assertClusterSound } from './workload.js';
 
 /** Small, so a few hundred writes make several snapshots. */
 const SNAPSHOT_THRESHOLD_ENTRIES = 50;
+/** Rounds of SNAPSHOT_THRESHOLD_ENTRIES writes within which the leader must have compacted. */
+const COMPACTION_ROUNDS_MAX = 20;
 const WRITES = 300;
 /** Values large enough that the snapshot is more than one transport chunk would be for tiny data. */
 const VALUE_BYTES = 512;
@@ -64,8 +66,12 @@ describe('snapshots', () => {
     follower.signal('SIGSTOP');
     try {
       const client = new KvClient(8, cluster, history, leader);
-      for (let i = 0; i < 3 * SNAPSHOT_THRESHOLD_ENTRIES; i += 1) assert.equal(await client.put(`behind-${i}`, String(i)), 'ok');
-      assert.ok((await leader.status()).snapshotIndex > before.lastIndex, 'the leader compacted past the stopped follower');
+      // Snapshots come further apart as the state grows (the log since the last one must reach half
+      // the state's size), so write in rounds until the leader has compacted past the follower.
+      for (let round = 0; (await leader.status()).snapshotIndex <= before.lastIndex; round += 1) {
+        assert.ok(round < COMPACTION_ROUNDS_MAX, 'the leader compacted past the stopped follower');
+        for (let i = 0; i < SNAPSHOT_THRESHOLD_ENTRIES; i += 1) assert.equal(await client.put(`behind-${round}-${i}`, String(i)), 'ok');
+      }
     } finally {
       follower.signal('SIGCONT');
     }
