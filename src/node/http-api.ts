@@ -5,8 +5,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { timingSafeEqual } from 'node:crypto';
 import { isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
 import { NODE_ID_RULE, isValidNodeId } from '../config/node-config.js';
-import { KEY_SIZE_MAX_BYTES, LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
-import { NodeError, httpStatus, toNodeError } from './errors.js';
+import { LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
+import { NodeError } from './errors.js';
+import { checkKey, errorReply, parseConsistency, parseRequestId } from './http-params.js';
 import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
 import type { Consistency, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
 
@@ -33,36 +34,21 @@ export interface NodeApi {
 }
 
 function sendError(res: Response, servedBy: string, e: unknown): void {
-  const err = toNodeError(e);
-  const body: { code: string; message: string; leader?: string } = { code: err.code, message: err.message };
-  if (err.leader !== undefined) body.leader = err.leader;
-  res.status(httpStatus(err.code)).set(SERVED_BY_HEADER, servedBy).json({ error: body });
+  const reply = errorReply(e);
+  res.status(reply.status).set(SERVED_BY_HEADER, servedBy).json(reply.body);
 }
 
 function keyOf(req: Request): string {
   const raw: unknown = req.params.key;
-  const key = Array.isArray(raw) ? raw.join('/') : typeof raw === 'string' ? raw : '';
-  if (key.length === 0) throw new NodeError('bad-request', 'the key must not be empty: use /v1/kv/<key>');
-  if (Buffer.byteLength(key) > KEY_SIZE_MAX_BYTES) throw new NodeError('too-large', `keys are at most ${KEY_SIZE_MAX_BYTES} bytes`);
-  return key;
+  return checkKey(Array.isArray(raw) ? raw.join('/') : typeof raw === 'string' ? raw : '');
 }
 
 function consistencyOf(req: Request): Consistency {
-  const c = req.query.consistency;
-  if (c === undefined || c === 'linearizable') return 'linearizable';
-  if (c === 'serializable') return 'serializable';
-  throw new NodeError('bad-request', 'consistency must be "linearizable" (default) or "serializable"');
+  return parseConsistency(req.query.consistency);
 }
 
 function requestIdOf(req: Request): RequestIdWire | undefined {
-  const h = req.get(REQUEST_ID_HEADER);
-  if (h === undefined) return undefined;
-  const m = /^(.{1,128}):([1-9][0-9]{0,15})$/.exec(h);
-  if (m === null || m[1] === undefined || m[2] === undefined)
-    throw new NodeError('bad-request', `${REQUEST_ID_HEADER} must be "<client id>:<positive sequence number>"`);
-  const seq = Number(m[2]);
-  if (!Number.isSafeInteger(seq)) throw new NodeError('bad-request', `${REQUEST_ID_HEADER}: sequence number too large`);
-  return { client: m[1], seq };
+  return parseRequestId(req.get(REQUEST_ID_HEADER));
 }
 
 function bodyBytes(req: Request): Uint8Array {

@@ -16,6 +16,7 @@ import { packageVersion } from '../version.js';
 import { RaftDriver } from './driver.js';
 import { NodeError } from './errors.js';
 import { createHttpApp, type NodeApi, type StatusBody } from './http-api.js';
+import { kvFastPath } from './http-fast.js';
 import { NodeMetrics } from './metrics.js';
 import type { DriverNetwork, DriverStorage, SnapshotWriter } from './ports.js';
 import { NodeService, membersOf } from './service.js';
@@ -210,7 +211,10 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       metrics: async () => ({ contentType: nodeMetrics.registry.contentType, body: await nodeMetrics.registry.metrics() }),
     };
     const app = createHttpApp(api);
-    const server: Server = createServer(app);
+    const fast = kvFastPath(api);
+    const server: Server = createServer((req, res) => {
+      if (!fast(req, res)) app(req, res);
+    });
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

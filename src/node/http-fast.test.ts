@@ -1,0 +1,145 @@
+// The fast path must answer exactly as the express app does. Every request below goes to two real
+// HTTP servers over loopback, one with the fast path in front of the app and one with the app alone,
+// backed by the same in-memory node; status, body and the API's headers must match, and the fast
+// path must have taken the requests it is meant for.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { REVISION_HEADER, SERVED_BY_HEADER } from '../api/types.js';
+import { KEY_SIZE_MAX_BYTES, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
+import { NodeError } from './errors.js';
+import { createHttpApp, type NodeApi } from './http-api.js';
+import { kvFastPath } from './http-fast.js';
+import type { NodeRequest, NodeResponse, Served } from './requests.js';
+
+/** A node that keeps keys in a map; keys starting with "follower-" answer as a follower would. */
+function memoryNode(): NodeApi & { readonly seen: NodeRequest[] } {
+  const values = new Map<string, { value: Uint8Array; revision: number }>();
+  let revision = 0;
+  const seen: NodeRequest[] = [];
+  return {
+    id: 'node-1',
+    adminToken: undefined,
+    seen,
+    execute(req: NodeRequest): Promise<Served<NodeResponse>> {
+      seen.push(req);
+      if ('key' in req && req.key.startsWith('follower-')) return Promise.reject(new NodeError('not-leader', 'ask node-2', 'node-2'));
+      switch (req.kind) {
+        case 'put':
+          values.set(req.key, { value: Uint8Array.from(req.value), revision: ++revision });
+          return Promise.resolve({ servedBy: 'node-1', result: { kind: 'put', revision } });
+        case 'get': {
+          const e = values.get(req.key);
+          return Promise.resolve({ servedBy: req.consistency === 'serializable' ? 'node-3' : 'node-1', result: { kind: 'get', value: e?.value ?? null, revision: e?.revision ?? 0 } });
+        }
+        default:
+          return Promise.reject(new NodeError('internal', `unexpected ${req.kind}`));
+      }
+    },
+    status: () => {
+      throw new Error('not used');
+    },
+    digest: () => {
+      throw new Error('not used');
+    },
+    bootstrap: () => Promise.reject(new Error('not used')),
+    isLive: () => true,
+    readiness: () => ({ ready: true, reason: 'test' }),
+    metrics: () => Promise.resolve({ contentType: 'text/plain', body: '' }),
+  };
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Record<string, string | null>;
+}
+
+const COMPARED_HEADERS = ['content-type', 'content-length', SERVED_BY_HEADER.toLowerCase(), REVISION_HEADER.toLowerCase()];
+
+async function call(base: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  const res = await fetch(`${base}${path}`, { method, body, headers });
+  const text = await res.text();
+  return { status: res.status, body: text, headers: Object.fromEntries(COMPARED_HEADERS.map((h) => [h, res.headers.get(h)])) };
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+describe('the KV fast path', () => {
+  const fastNode = memoryNode();
+  const appNode = memoryNode();
+  let taken = 0;
+  const fastApp = createHttpApp(fastNode);
+  const fast = kvFastPath(fastNode);
+  const withFast = createServer((req, res) => {
+    if (fast(req, res)) taken++;
+    else fastApp(req, res);
+  });
+  const appOnly = createServer(createHttpApp(appNode));
+  let fastBase = '';
+  let appBase = '';
+
+  before(async () => {
+    fastBase = await listen(withFast);
+    appBase = await listen(appOnly);
+  });
+  after(async () => {
+    withFast.closeAllConnections();
+    appOnly.closeAllConnections();
+    await Promise.all([withFast, appOnly].map((s) => new Promise((r) => s.close(r))));
+  });
+
+  /** Sends the request to both servers (same state on each) and returns the fast-path server's answer. */
+  async function same(method: string, path: string, body?: string | Buffer, headers?: Record<string, string>): Promise<Answer> {
+    const a = await call(fastBase, method, path, body, headers);
+    const b = await call(appBase, method, path, body, headers);
+    assert.deepEqual(a, b, `${method} ${path}`);
+    return a;
+  }
+
+  it('takes plain puts and gets and answers them as the app does', async () => {
+    const before = taken;
+    assert.equal((await same('PUT', '/v1/kv/alpha', 'one')).body, '{"revision":1}');
+    await same('PUT', '/v1/kv/dir/sub/beta.v2~x', Buffer.from([0, 1, 2, 255]));
+    await same('PUT', '/v1/kv/empty', '');
+    const got = await same('GET', '/v1/kv/alpha');
+    assert.equal(got.body, 'one');
+    assert.equal(got.headers[REVISION_HEADER.toLowerCase()], '1');
+    await same('GET', '/v1/kv/dir/sub/beta.v2~x');
+    await same('GET', '/v1/kv/empty?consistency=serializable');
+    assert.equal((await same('GET', '/v1/kv/absent')).status, 404);
+    await same('PUT', '/v1/kv/with-id', 'v', { 'X-Request-Id': 'client-7:42' });
+    assert.equal(taken - before, 8);
+    const put = fastNode.seen.find((r) => r.kind === 'put' && r.key === 'with-id');
+    assert.deepEqual(put?.kind === 'put' ? put.requestId : undefined, { client: 'client-7', seq: 42 });
+  });
+
+  it('answers errors as the app does', async () => {
+    const before = taken;
+    assert.equal((await same('PUT', '/v1/kv/bad-id', 'v', { 'X-Request-Id': 'no-sequence' })).status, 400);
+    const redirect = await same('PUT', '/v1/kv/follower-x', 'v');
+    assert.equal(redirect.status, 503);
+    assert.match(redirect.body, /"leader":"node-2"/);
+    assert.equal((await same('GET', '/v1/kv/follower-y')).status, 503);
+    assert.equal((await same('PUT', `/v1/kv/${'k'.repeat(KEY_SIZE_MAX_BYTES + 1)}`, 'v')).status, 413);
+    assert.equal(taken - before, 4);
+  });
+
+  it('leaves everything else to the app', async () => {
+    const before = taken;
+    await same('PUT', '/v1/kv/sp%20ace', 'v');
+    await same('GET', '/v1/kv/sp%20ace');
+    await same('GET', '/v1/kv/alpha?consistency=bogus');
+    await same('GET', '/v1/kv/alpha?consistency=serializable&x=1');
+    await same('PUT', '/v1/kv/alpha?x=1', 'v');
+    await same('PUT', '/v1/kv/trailing/', 'v');
+    await same('GET', '/v1/kv/');
+    await same('DELETE', '/v1/kv/alpha');
+    await same('PUT', '/v1/kv/big', Buffer.alloc(VALUE_SIZE_MAX_BYTES + 1));
+    await same('HEAD', '/v1/kv/alpha');
+    assert.equal(taken - before, 0);
+  });
+});
