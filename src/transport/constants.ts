@@ -44,6 +44,8 @@ export const PEER_QUEUE_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Snapshot bytes per chunk frame. */
 export const SNAPSHOT_CHUNK_SIZE_BYTES = 1024 * 1024;
+/** Received snapshot chunks queued for the disk at once; the socket pauses beyond this (memory: this × chunk size). */
+export const SNAPSHOT_RECEIVE_WRITES_IN_FLIGHT_MAX = 4;
 /** A partly received snapshot is kept this long after its connection drops, for a resume. */
 export const SNAPSHOT_PARTIAL_TTL_MS = 60_000;
 
