@@ -3,9 +3,10 @@
 // (storage provides it) and delivers the message only after the sink committed. A stream cut by
 // a dropped connection resumes: the receiver keeps the partial snapshot and, on the next offer of
 // the same snapshot, acknowledges how many bytes it already holds.
+import { assert } from '../raft/assert.js';
 import type { InstallSnapshotRequest, NodeId, SnapshotMeta } from '../raft/types.js';
 import type { FramedConnection } from './connection.js';
-import { SNAPSHOT_PARTIAL_TTL_MS } from './constants.js';
+import { SNAPSHOT_PARTIAL_TTL_MS, SNAPSHOT_RECEIVE_WRITES_IN_FLIGHT_MAX } from './constants.js';
 import type { Frame } from './frame.js';
 import type { TransportLog } from './types.js';
 
@@ -50,9 +51,17 @@ interface PartialSnapshot {
   readonly message: InstallSnapshotRequest;
   readonly sizeBytes: number;
   readonly sink: SnapshotSink;
+  // Invariant: receivedBytes <= acceptedBytes <= sizeBytes.
+  /** Bytes the sink has written. */
   receivedBytes: number;
-  // The sink operation in progress: a resume offer waits for it so its offset is exact.
-  busy: Promise<void>;
+  /** Bytes of the chunks accepted from the stream: written, or queued behind the writes in progress. */
+  acceptedBytes: number;
+  // The last queued sink write; it resolves false once a write failed (the partial is then gone).
+  // A resume offer and the final commit wait for it, so offsets are exact.
+  busy: Promise<boolean>;
+  // Writes queued and not yet awaited by the stream, oldest first: at most
+  // SNAPSHOT_RECEIVE_WRITES_IN_FLIGHT_MAX, which bounds the chunks held in memory.
+  readonly window: Promise<boolean>[];
   expiry: NodeJS.Timeout | undefined;
 }
 
@@ -89,7 +98,7 @@ export class SnapshotReceiver {
     }
     const existing = this.partials.get(from);
     if (existing && sameSnapshot(existing.message, m) && existing.sizeBytes === f.size) {
-      await existing.busy.catch(() => undefined);
+      await existing.busy;
       clearTimeout(existing.expiry);
       existing.expiry = undefined;
       if (this.partials.get(from) !== existing) return ack('rejected', 0);
@@ -108,28 +117,42 @@ export class SnapshotReceiver {
       this.log('error', 'cannot open a snapshot sink', { peer: from, error: String(e) });
       return ack('rejected', 0);
     }
-    this.partials.set(from, { message: m, sizeBytes: f.size, sink, receivedBytes: 0, busy: Promise.resolve(), expiry: undefined });
+    this.partials.set(from, { message: m, sizeBytes: f.size, sink, receivedBytes: 0, acceptedBytes: 0, busy: Promise.resolve(true), window: [], expiry: undefined });
     ack('resume', 0);
   }
 
+  /**
+   * Queues the chunk's write behind the ones in progress and returns at once while fewer than
+   * SNAPSHOT_RECEIVE_WRITES_IN_FLIGHT_MAX are queued: the socket keeps reading while the disk
+   * writes. A failed write discards the partial snapshot and tells the sender it was rejected.
+   */
   async chunk(from: NodeId, conn: FramedConnection, f: Chunk): Promise<void> {
     const p = this.partials.get(from);
     if (p === undefined || p.message.snapshot.index !== f.index || p.message.snapshot.term !== f.term) {
       throw new SnapshotProtocolError(`snapshot chunk for (${f.index}, ${f.term}) without a matching offer`);
     }
-    if (f.offset !== p.receivedBytes || f.offset + f.data.length > p.sizeBytes) {
-      throw new SnapshotProtocolError(`snapshot chunk at ${f.offset}+${f.data.length}, expected ${p.receivedBytes} of ${p.sizeBytes}`);
+    if (f.offset !== p.acceptedBytes || f.offset + f.data.length > p.sizeBytes) {
+      throw new SnapshotProtocolError(`snapshot chunk at ${f.offset}+${f.data.length}, expected ${p.acceptedBytes} of ${p.sizeBytes}`);
     }
-    p.busy = Promise.resolve(p.sink.write(f.offset, f.data));
-    try {
-      await p.busy;
-    } catch (e) {
-      this.log('error', 'snapshot sink write failed', { peer: from, offset: f.offset, error: String(e) });
-      await this.abort(from, p, 'sink write failed');
-      conn.send({ type: 'snapshot-ack', index: f.index, term: f.term, status: 'rejected', offset: 0 });
-      return;
-    }
-    p.receivedBytes += f.data.length;
+    p.acceptedBytes += f.data.length;
+    const write = p.busy.then(async (ok) => {
+      if (!ok) return false;
+      try {
+        await p.sink.write(f.offset, f.data);
+      } catch (e) {
+        this.log('error', 'snapshot sink write failed', { peer: from, offset: f.offset, error: String(e) });
+        // Not awaited here: the abort waits for this very write to settle.
+        void this.abort(from, p, 'sink write failed').then(() => {
+          conn.send({ type: 'snapshot-ack', index: f.index, term: f.term, status: 'rejected', offset: 0 });
+        });
+        return false;
+      }
+      p.receivedBytes += f.data.length;
+      return true;
+    });
+    p.busy = write;
+    p.window.push(write);
+    if (p.window.length >= SNAPSHOT_RECEIVE_WRITES_IN_FLIGHT_MAX) await p.window.shift();
   }
 
   async done(from: NodeId, conn: FramedConnection, f: Done): Promise<void> {
@@ -137,9 +160,13 @@ export class SnapshotReceiver {
     if (p === undefined || p.message.snapshot.index !== f.index || p.message.snapshot.term !== f.term) {
       throw new SnapshotProtocolError(`snapshot done for (${f.index}, ${f.term}) without a matching offer`);
     }
-    if (f.size !== p.sizeBytes || p.receivedBytes !== p.sizeBytes) {
-      throw new SnapshotProtocolError(`snapshot done after ${p.receivedBytes} of ${p.sizeBytes} bytes`);
+    if (f.size !== p.sizeBytes || p.acceptedBytes !== p.sizeBytes) {
+      throw new SnapshotProtocolError(`snapshot done after ${p.acceptedBytes} of ${p.sizeBytes} bytes`);
     }
+    // A failed write already discarded the partial and answered the sender.
+    if (!(await p.busy)) return;
+    assert(p.receivedBytes === p.sizeBytes, 'every accepted chunk was written');
+    if (this.partials.get(from) !== p) return;
     this.partials.delete(from);
     try {
       await p.sink.commit();
@@ -170,7 +197,7 @@ export class SnapshotReceiver {
     if (this.partials.get(from) === p) this.partials.delete(from);
     clearTimeout(p.expiry);
     this.log('info', 'partial snapshot discarded', { peer: from, index: p.message.snapshot.index, reason: why });
-    await p.busy.catch(() => undefined);
+    await p.busy;
     await this.abortSink(from, p);
   }
 
