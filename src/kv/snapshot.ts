@@ -252,7 +252,8 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
     if (previous !== undefined && compareKeys(previous, key) >= 0) corrupt(`keys out of order at ${JSON.stringify(key)}`);
     if (revision < 1 || revision > appliedIndex) corrupt(`revision ${revision} of ${JSON.stringify(key)} outside 1..${appliedIndex}`);
     if (valueLength > VALUE_SIZE_MAX_BYTES) corrupt(`value length ${valueLength} exceeds ${VALUE_SIZE_MAX_BYTES}`);
-    const value = new Uint8Array(valueLength);
+    // Not zero-filled: copyInto overwrites every byte (or the restore fails and drops it).
+    const value = Buffer.allocUnsafeSlow(valueLength);
     await r.copyInto(value, 'value');
     keysDigest.toggle(keyBytesContribution(keyBytes, value, revision));
     keys.push(key);
