@@ -4,7 +4,7 @@ import type { InstallSnapshotRequest } from '../raft/types.js';
 import { FRAME_SIZE_MAX_BYTES, NONCE_SIZE_BYTES, PROOF_SIZE_BYTES } from './constants.js';
 import { FrameError } from './errors.js';
 import type { Frame } from './frame.js';
-import { FrameDecoder, encodeFrame, truncateUtf8 } from './frame.js';
+import { FrameDecoder, encodeFrame, encodeSnapshotChunk, truncateUtf8 } from './frame.js';
 import { A, B, sampleMessages, seededRandom } from './test-support.js';
 
 const snapshotMessage = sampleMessages().find((m) => m.type === 'install-snapshot') as InstallSnapshotRequest;
@@ -58,6 +58,23 @@ describe('framing', () => {
     bytes.fill(0);
     assert.ok(decoded?.type === 'snapshot-chunk');
     assert.deepEqual([...decoded.data], [5, 6, 7]);
+  });
+
+  it('a snapshot chunk encoded as header and data is the same bytes as the whole frame, and decodes across reads', () => {
+    const rng = seededRandom(17);
+    const data = Uint8Array.from({ length: 300_000 }, () => rng.int(256));
+    const frame: Frame = { type: 'snapshot-chunk', index: 12, term: 3, offset: 5 * 1024 * 1024, data };
+    const [header, body] = encodeSnapshotChunk(frame);
+    const wire = Buffer.concat([header, body]);
+    assert.ok(wire.equals(encodeFrame(frame)));
+    const decoder = new FrameDecoder();
+    const frames: Frame[] = [];
+    // Socket-sized reads, the last one carrying the start of a next frame.
+    const stream = Buffer.concat([wire, encodeFrame({ type: 'welcome' })]);
+    for (let at = 0; at < stream.length; at += 65_536) frames.push(...decoder.push(stream.subarray(at, at + 65_536)));
+    assert.deepStrictEqual(frames, [frame, { type: 'welcome' }]);
+    stream.fill(0);
+    assert.deepStrictEqual(frames[0], frame, 'decoded chunks own their bytes');
   });
 
   it('rejects an oversized length prefix before buffering the frame', () => {

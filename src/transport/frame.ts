@@ -159,6 +159,19 @@ export function encodeFrame(frame: Frame): Buffer {
   return w.finish();
 }
 
+/**
+ * A snapshot-chunk frame as two buffers, the encoded header and the chunk's data itself, so that
+ * the data (a megabyte per frame) is written to the socket without being copied into a frame.
+ * Their concatenation equals encodeFrame(frame).
+ */
+export function encodeSnapshotChunk(frame: Extract<Frame, { type: 'snapshot-chunk' }>): readonly [Buffer, Uint8Array] {
+  const header = encodeFrame({ ...frame, data: new Uint8Array(0) });
+  // The frame's length prefix and the data's own length prefix (the header's last field).
+  header.writeUInt32BE(header.length - 4 + frame.data.length, 0);
+  header.writeUInt32BE(frame.data.length, header.length - 4);
+  return [header, frame.data];
+}
+
 /** Decodes the bytes after the length prefix (version, type, payload). Throws only FrameError. */
 export function decodeFrameBody(body: Uint8Array): Frame {
   const r: ByteReader = new ByteReader(body);
@@ -283,7 +296,8 @@ export class FrameDecoder {
     for (;;) {
       if (this.pendingLength === undefined) {
         if (this.bufferedBytes < 4) break;
-        const length = this.take(4).readUInt32BE(0);
+        const prefix = this.take(4);
+        const length = new DataView(prefix.buffer, prefix.byteOffset, 4).getUint32(0);
         if (length < FRAME_HEADER_SIZE_BYTES - 4) {
           throw new FrameError('frame-too-large', `frame length ${length} is smaller than a frame header`);
         }
@@ -296,30 +310,45 @@ export class FrameDecoder {
         this.pendingLength = length;
       }
       if (this.bufferedBytes < this.pendingLength) break;
-      const body = new Uint8Array(this.pendingLength);
-      body.set(this.take(this.pendingLength));
+      const body = this.take(this.pendingLength, true);
       this.pendingLength = undefined;
       frames.push(decodeFrameBody(body));
     }
     return frames;
   }
 
-  // Removes n buffered bytes from the front. Invariant: n <= bufferedBytes.
-  private take(n: number): Buffer {
+  // Removes n buffered bytes from the front. Invariant: n <= bufferedBytes. With `owned`, the
+  // bytes are a copy of their own (made once, even when they span many socket reads); without,
+  // they may be a view into a socket read.
+  private take(n: number, owned = false): Uint8Array {
     assert(n <= this.bufferedBytes, 'take beyond buffered bytes');
     const first = this.chunks[0];
     assert(first !== undefined, 'buffered bytes without chunks');
-    let out: Buffer;
+    let out: Uint8Array;
     if (first.length >= n) {
       out = first.subarray(0, n);
+      if (owned) {
+        const copy = new Uint8Array(n);
+        copy.set(out);
+        out = copy;
+      }
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      const joined = Buffer.concat(this.chunks);
-      out = joined.subarray(0, n);
-      this.chunks = joined.length > n ? [joined.subarray(n)] : [];
+      out = new Uint8Array(n);
+      let at = 0;
+      while (at < n) {
+        const chunk = this.chunks[0];
+        assert(chunk !== undefined, 'buffered bytes without chunks');
+        const part = chunk.subarray(0, n - at);
+        out.set(part, at);
+        at += part.length;
+        if (part.length === chunk.length) this.chunks.shift();
+        else this.chunks[0] = chunk.subarray(part.length);
+      }
     }
     this.bufferedBytes -= n;
     return out;
   }
+
 }
