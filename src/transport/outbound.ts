@@ -6,7 +6,7 @@ import type { InstallSnapshotRequest, NodeId } from '../raft/types.js';
 import { FramedConnection } from './connection.js';
 import { HandshakeError } from './errors.js';
 import type { Frame } from './frame.js';
-import { encodeFrame } from './frame.js';
+import { encodeFrame, encodeSnapshotChunk } from './frame.js';
 import { dialerHandshake } from './handshake.js';
 import type { PendingRequests } from './rpc.js';
 import type { OpenSnapshot, SnapshotSource } from './snapshot.js';
@@ -307,16 +307,18 @@ export class OutboundLink {
       const next = await this.snapshotStep(conn);
       if (next === 'again') continue;
       if (next !== 'idle') {
-        if (!conn.send(next)) await conn.drained();
+        let full = false;
+        for (const part of next) full = !conn.send(part) || full;
+        if (full) await conn.drained();
         continue;
       }
       if (this.conn === conn && this.queue.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }
 
-  // The next snapshot frame to send, 'again' when state moved and the loop should look again, or
-  // 'idle' when the stream waits for the peer (or there is none).
-  private async snapshotStep(conn: FramedConnection): Promise<Buffer | 'again' | 'idle'> {
+  // The next snapshot frame to send (as consecutive buffers), 'again' when state moved and the loop
+  // should look again, or 'idle' when the stream waits for the peer (or there is none).
+  private async snapshotStep(conn: FramedConnection): Promise<readonly Uint8Array[] | 'again' | 'idle'> {
     if (this.snapshot === undefined && this.nextSnapshot !== undefined) {
       this.snapshot = { message: this.nextSnapshot, source: undefined, phase: 'open', offsetBytes: 0, generation: 0 };
       this.nextSnapshot = undefined;
@@ -349,14 +351,14 @@ export class OutboundLink {
       case 'offer': {
         const size = job.source?.sizeBytes ?? 0;
         job.phase = 'await-ack';
-        return encodeFrame({ type: 'snapshot-offer', message: job.message, size, checksum: job.source?.checksum ?? 0 });
+        return [encodeFrame({ type: 'snapshot-offer', message: job.message, size, checksum: job.source?.checksum ?? 0 })];
       }
       case 'stream': {
         const source = job.source;
         if (source === undefined) return 'idle';
         if (job.offsetBytes >= source.sizeBytes) {
           job.phase = 'await-commit';
-          return encodeFrame({ type: 'snapshot-done', index, term, size: source.sizeBytes });
+          return [encodeFrame({ type: 'snapshot-done', index, term, size: source.sizeBytes })];
         }
         const at = job.offsetBytes;
         const length = Math.min(this.ctx.limits.snapshotChunkSizeBytes, source.sizeBytes - at);
@@ -375,8 +377,8 @@ export class OutboundLink {
         if (this.snapshot !== job || job.generation !== generation || this.conn !== conn) return 'again';
         job.phase = 'stream';
         job.offsetBytes = at + length;
-        const frame: Frame = { type: 'snapshot-chunk', index, term, offset: at, data };
-        return encodeFrame(frame);
+        // The data goes to the socket as it was read, without a copy into the frame.
+        return encodeSnapshotChunk({ type: 'snapshot-chunk', index, term, offset: at, data });
       }
       case 'opening':
       case 'await-ack':
