@@ -24,6 +24,12 @@ export const INBOX_INPUTS_MAX = 100_000;
  * fixed entry count would cost O(state) per N small writes. The byte threshold still bounds the log.
  */
 export const SNAPSHOT_LOG_TO_STATE_RATIO_MIN = 0.5;
+/**
+ * Each snapshot's thresholds are scaled by a random factor in [1, 1 + this): members apply the same
+ * entries, and without it they would all write their snapshot at the same index, at the same time,
+ * slowing the leader and every follower it needs for a quorum at once.
+ */
+export const SNAPSHOT_THRESHOLD_JITTER = 0.5;
 
 export interface DriverOptions {
   readonly tickMs: number;
@@ -64,6 +70,8 @@ export class RaftDriver {
   private appliedSinceSnapshotBytes = 0;
   /** Size of the newest snapshot written or installed here, in bytes: the state's size. */
   private lastSnapshotBytes = 0;
+  /** This snapshot interval's threshold factor, in [1, 1 + SNAPSHOT_THRESHOLD_JITTER). */
+  private snapshotJitter = 1 + Math.random() * SNAPSHOT_THRESHOLD_JITTER;
   private statusCache: RaftStatus;
   private readonly changeListeners = new Set<() => void>();
   /** A local snapshot is durable at this index: compact the core and the WAL up to it. */
@@ -413,9 +421,11 @@ export class RaftDriver {
   private maybeSnapshot(): void {
     if (this.snapshotInFlight !== undefined) return;
     const logBytes = this.appliedSinceSnapshotBytes;
+    const f = this.snapshotJitter;
     const dueByEntries =
-      this.appliedSinceSnapshotEntries >= this.options.snapshotThresholdEntries && logBytes >= this.lastSnapshotBytes * SNAPSHOT_LOG_TO_STATE_RATIO_MIN;
-    if (!dueByEntries && logBytes < this.options.snapshotThresholdBytes) return;
+      this.appliedSinceSnapshotEntries >= this.options.snapshotThresholdEntries * f && logBytes >= this.lastSnapshotBytes * SNAPSHOT_LOG_TO_STATE_RATIO_MIN * f;
+    if (!dueByEntries && logBytes < this.options.snapshotThresholdBytes * f) return;
+    this.snapshotJitter = 1 + Math.random() * SNAPSHOT_THRESHOLD_JITTER;
     const index = this.sm.appliedIndex;
     const meta = this.raft.snapshotMetaAt(index);
     this.appliedSinceSnapshotEntries = 0;
@@ -426,7 +436,11 @@ export class RaftDriver {
     let bytes = 0;
     const written = this.sm.writeSnapshot(async (chunk) => {
       bytes += chunk.byteLength;
-      return (await writerReady).write(chunk);
+      const writer = await writerReady;
+      // Encoding runs on this thread: let requests and peer messages in between chunks, or a large
+      // state would hold the event loop for the whole snapshot.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return writer.write(chunk);
     });
     this.snapshotInFlight = (async () => {
       const writer = await writerReady;
