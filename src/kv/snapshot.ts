@@ -56,6 +56,8 @@ const BACKGROUND_HASH_VALUE_SIZE_MIN_BYTES = 4096;
 const VALUE_TO_HEADER_RATIO_MIN = 64;
 /** Background hashes queued at once (the thread pool also serves the file reads). */
 const BACKGROUND_HASHES_IN_FLIGHT_MAX = 8;
+/** Received bytes a SnapshotPrefetch holds before its parser takes them. */
+const SNAPSHOT_PREFETCH_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 
 assert(CHECKSUM_SIZE_BYTES === DIGEST_SIZE_BYTES, 'the version 2 trailer is a state digest');
 
@@ -325,4 +327,101 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
   if (!bytesEqual(trailer, expected)) corrupt(r.hash === undefined ? 'checksum mismatch (the state digest differs from the writer\'s)' : 'checksum mismatch');
   if (!(await r.atEnd())) corrupt('unexpected bytes after the checksum');
   return { appliedIndex, keys, values, sessions, keysDigest, sessionsDigest };
+}
+
+/**
+ * Parses a snapshot while its bytes arrive, so that installing it needs no second pass: a node
+ * pushes each received chunk (in order, from the first byte) as its snapshot store writes it,
+ * calls end() once the store committed the whole (checksummed, fsynced) file, and hands
+ * restoreSource(...) to KvStateMachine.restore, which then only swaps the parsed state in.
+ * At most SNAPSHOT_PREFETCH_QUEUE_MAX_BYTES wait to be parsed: push() waits beyond that, which
+ * slows the transfer down to the parser's pace rather than buffering the snapshot in memory.
+ */
+export class SnapshotPrefetch {
+  /** The parsed contents; rejects if the stream is corrupt or was abandoned. */
+  readonly contents: Promise<RestoredContents>;
+  private readonly queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private state: 'receiving' | 'ended' | 'abandoned' = 'receiving';
+  private wakeParser: (() => void) | undefined;
+  private wakePusher: (() => void) | undefined;
+
+  constructor() {
+    this.contents = readSnapshotStream(this.chunks());
+    // Awaited by restore when used; a prefetch that is never used must not leave an unhandled rejection.
+    this.contents.catch(() => undefined);
+  }
+
+  /** The next bytes of the stream. The chunk is kept (not copied) until parsed. */
+  async push(chunk: Uint8Array): Promise<void> {
+    if (this.state === 'abandoned') return;
+    assert(this.state === 'receiving', 'push after end');
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.wake();
+    while (this.queuedBytes > SNAPSHOT_PREFETCH_QUEUE_MAX_BYTES && this.state === 'receiving') {
+      await new Promise<void>((resolve) => (this.wakePusher = resolve));
+    }
+  }
+
+  /** Every byte was pushed (and the file holding them is committed). */
+  end(): void {
+    if (this.state === 'receiving') this.state = 'ended';
+    this.wake();
+  }
+
+  /** The transfer failed or was superseded: drop what was parsed. */
+  abandon(): void {
+    this.state = 'abandoned';
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.wake();
+  }
+
+  /**
+   * What to pass to KvStateMachine.restore: the parsed contents, with `file` (the committed
+   * snapshot's bytes) as the source should the prefetch have failed.
+   */
+  restoreSource(file: AsyncIterable<Uint8Array>): PrefetchedSnapshot {
+    return new PrefetchedSnapshot(this.contents, file);
+  }
+
+  private wake(): void {
+    const parser = this.wakeParser;
+    const pusher = this.wakePusher;
+    this.wakeParser = undefined;
+    this.wakePusher = undefined;
+    parser?.();
+    pusher?.();
+  }
+
+  private async *chunks(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      if (this.state === 'abandoned') throw new KvError('corrupt-snapshot', 'the snapshot transfer was abandoned before it completed');
+      const next = this.queue.shift();
+      if (next !== undefined) {
+        this.queuedBytes -= next.length;
+        if (this.queuedBytes <= SNAPSHOT_PREFETCH_QUEUE_MAX_BYTES) this.wake();
+        yield next;
+        continue;
+      }
+      if (this.state === 'ended') return;
+      await new Promise<void>((resolve) => (this.wakeParser = resolve));
+    }
+  }
+}
+
+/**
+ * A committed snapshot's bytes (iterating it reads `file`) that also carries their contents as
+ * parsed while they arrived; KvStateMachine.restore uses those when they parsed cleanly.
+ */
+export class PrefetchedSnapshot implements AsyncIterable<Uint8Array> {
+  constructor(
+    readonly contents: Promise<RestoredContents>,
+    private readonly file: AsyncIterable<Uint8Array>,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.file[Symbol.asyncIterator]();
+  }
 }

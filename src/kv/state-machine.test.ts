@@ -8,7 +8,7 @@ import { encodeCommand } from './command.js';
 import type { Command, RequestId } from './command.js';
 import { KvError } from './errors.js';
 import { CLIENT_SESSIONS_MAX, LIST_LIMIT_MAX, SNAPSHOT_CHUNK_SIZE_BYTES, VALUE_SIZE_MAX_BYTES } from './limits.js';
-import { writeSnapshotStream } from './snapshot.js';
+import { SnapshotPrefetch, writeSnapshotStream } from './snapshot.js';
 import { KvStateMachine } from './state-machine.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -446,6 +446,47 @@ describe('snapshot and restore', () => {
     for (const chunk of chunks) chunk.fill(0xee);
     assert.equal(target.digest(), source.digest());
     assert.deepEqual(allEntries(target), allEntries(source));
+  });
+
+  test('a snapshot parsed while it arrives is swapped in without reading its file again', async () => {
+    const source = await richMachine();
+    const chunks = resplit(await snapshotChunks(source), () => 50_000);
+    const prefetch = new SnapshotPrefetch();
+    for (const chunk of chunks) await prefetch.push(chunk);
+    prefetch.end();
+    async function* unread(): AsyncGenerator<Uint8Array> {
+      yield* [];
+      throw new Error('the file was read although the prefetch parsed cleanly');
+    }
+    const target = new Feeder();
+    target.apply(put('old', 'x'));
+    await target.machine.restore(prefetch.restoreSource(unread()));
+    assert.equal(target.machine.digest(), source.digest());
+    assert.deepEqual(allEntries(target.machine), allEntries(source));
+  });
+
+  test('an abandoned or corrupt prefetch falls back to the committed bytes, which decide', async () => {
+    const source = await richMachine();
+    const chunks = await snapshotChunks(source);
+    const abandoned = new SnapshotPrefetch();
+    await abandoned.push(chunks[0] as Uint8Array);
+    abandoned.abandon();
+    await abandoned.push(chunks[1] as Uint8Array);
+    const target = new KvStateMachine();
+    await target.restore(abandoned.restoreSource(stream(chunks)));
+    assert.equal(target.digest(), source.digest());
+
+    const bad = Buffer.concat(chunks);
+    bad[bad.length - 40] = (bad[bad.length - 40] as number) ^ 1;
+    const corrupt = new SnapshotPrefetch();
+    await corrupt.push(bad);
+    corrupt.end();
+    await assert.rejects(corrupt.contents, (e: unknown) => e instanceof KvError && e.code === 'corrupt-snapshot');
+    const kept = new Feeder();
+    kept.apply(put('mine', 'v'));
+    const digest = kept.machine.digest();
+    await assert.rejects(kept.machine.restore(corrupt.restoreSource(stream([bad]))), (e: unknown) => e instanceof KvError && e.code === 'corrupt-snapshot');
+    assert.equal(kept.machine.digest(), digest);
   });
 
   test('content that breaks the format\'s rules is refused even with a valid checksum', async () => {

@@ -8,7 +8,7 @@ import { keyContribution, sessionContribution, stateDigest, stateDigestBytes, Xo
 import { KvError } from './errors.js';
 import { CLIENT_SESSIONS_MAX, LIST_LIMIT_MAX } from './limits.js';
 import type { ApplyResult, KvValue, Session, StoredResult } from './session.js';
-import { readSnapshotStream, writeSnapshotStream } from './snapshot.js';
+import { PrefetchedSnapshot, readSnapshotStream, writeSnapshotStream } from './snapshot.js';
 import type { SnapshotSink } from './snapshot.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -210,13 +210,18 @@ export class KvStateMachine {
     return writeSnapshotStream({ appliedIndex: this.applied, keys, values, sessions: [...this.sessions.entries()], digest }, sink);
   }
 
-  /** Replaces the whole state with a snapshot's. See the class contract for failure behaviour. */
+  /**
+   * Replaces the whole state with a snapshot's. See the class contract for failure behaviour.
+   * `chunks` may be a PrefetchedSnapshot (see SnapshotPrefetch): its state was parsed already.
+   */
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
     assert(!this.restoring, 'one restore at a time');
     this.restoring = true;
     try {
-      // Verified as it is read, digest contributions included (each value is hashed once).
-      const contents = await readSnapshotStream(chunks);
+      // Verified as it is read, digest contributions included (each value is hashed once). A
+      // snapshot parsed while it was received is only swapped in; if that parse failed, the
+      // committed bytes are read again (and fail again with the reason, or succeed).
+      const contents = chunks instanceof PrefetchedSnapshot ? await chunks.contents.catch(() => readSnapshotStream(chunks)) : await readSnapshotStream(chunks);
       const values = new Map<string, KvValue>();
       for (let i = 0; i < contents.keys.length; i++) values.set(contents.keys[i] as string, contents.values[i] as KvValue);
       // Only now, with everything verified and built, does the old state go.
