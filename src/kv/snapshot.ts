@@ -11,9 +11,9 @@
 // checking the recomputed digest against the writer's covers every field that restore keeps
 // (anything else it reads is checked by parsing), with one hashing pass instead of two.
 //
-// Written in chunks of exactly SNAPSHOT_CHUNK_SIZE_BYTES (the last one shorter), each a buffer of
-// its own that the sink may keep; read back as a stream of chunks of any size. Neither side ever
-// holds the snapshot in one buffer, and a value is copied once on each side.
+// Written in chunks of exactly SNAPSHOT_CHUNK_SIZE_BYTES (the last one shorter) through one reused
+// buffer; read back as a stream of chunks of any size. Neither side ever holds the snapshot in one
+// buffer, and a value is copied once on each side.
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { assert } from '../raft/assert.js';
@@ -61,6 +61,11 @@ const SNAPSHOT_PREFETCH_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 
 assert(CHECKSUM_SIZE_BYTES === DIGEST_SIZE_BYTES, 'the version 2 trailer is a state digest');
 
+/**
+ * Receives a snapshot's chunks in order. A chunk is the sink's only until the promise it returns
+ * settles (or until it returns, if it returns nothing): the writer then reuses its memory, so a
+ * sink that keeps chunks must copy them.
+ */
 export type SnapshotSink = (chunk: Uint8Array) => Promise<void> | void;
 
 /** A point-in-time view of the state. Invariant: `keys` strictly ascending, `values[i]` belongs to `keys[i]`. */
@@ -77,9 +82,13 @@ export interface SnapshotContents {
   readonly digest?: Uint8Array;
 }
 
-/** Fills fixed-size chunks and hands each full one to the sink, which owns it from then on. */
+/**
+ * Fills a chunk buffer and hands each full one to the sink. The buffer is reused once the sink's
+ * promise settles: a snapshot of a gigabyte then costs one megabyte of memory, not a gigabyte of
+ * fresh allocations for the garbage collector.
+ */
 class ChunkWriter {
-  private chunk: Buffer = Buffer.allocUnsafe(SNAPSHOT_CHUNK_SIZE_BYTES);
+  private readonly chunk: Buffer = Buffer.allocUnsafe(SNAPSHOT_CHUNK_SIZE_BYTES);
   private used = 0;
   constructor(private readonly sink: SnapshotSink) {}
 
@@ -90,19 +99,18 @@ class ChunkWriter {
       this.chunk.set(b.subarray(at, at + n), this.used);
       this.used += n;
       at += n;
-      if (this.used === this.chunk.length) await this.emit(Buffer.allocUnsafe(SNAPSHOT_CHUNK_SIZE_BYTES));
+      if (this.used === this.chunk.length) await this.emit();
     }
   }
 
   async finish(): Promise<void> {
-    if (this.used > 0) await this.emit(Buffer.alloc(0));
+    if (this.used > 0) await this.emit();
   }
 
-  private async emit(next: Buffer): Promise<void> {
+  private async emit(): Promise<void> {
     const full = this.chunk.subarray(0, this.used);
-    this.chunk = next;
-    this.used = 0;
     await this.sink(full);
+    this.used = 0;
   }
 }
 

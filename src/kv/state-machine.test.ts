@@ -40,7 +40,7 @@ class Feeder {
 async function snapshotChunks(machine: KvStateMachine): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];
   await machine.writeSnapshot((chunk) => {
-    chunks.push(chunk);
+    chunks.push(Uint8Array.from(chunk));
   });
   return chunks;
 }
@@ -363,12 +363,13 @@ describe('snapshot and restore', () => {
     const chunks: Uint8Array[] = [];
     let n = 0;
     await f.machine.writeSnapshot(async (chunk) => {
-      chunks.push(chunk);
       // The log moves on while the snapshot is being written.
       f.apply(put(`k${n}`, 'changed'));
       f.apply(del(`k${n + 1000}`));
       n += 1;
       await new Promise((resolve) => setImmediate(resolve));
+      // A chunk stays intact until the sink's promise settles.
+      chunks.push(Uint8Array.from(chunk));
     });
     assert.ok(n > 1, 'applies interleaved with the snapshot');
     const target = new KvStateMachine();
@@ -433,7 +434,7 @@ describe('snapshot and restore', () => {
     const values = keys.map(() => ({ value: text('v'), revision: index(1) }));
     const chunks: Uint8Array[] = [];
     await writeSnapshotStream({ appliedIndex: index(1), keys, values, sessions: [], digest: new Uint8Array(32).fill(7) }, (c) => {
-      chunks.push(c);
+      chunks.push(Uint8Array.from(c));
     });
     await expectCorrupt(new KvStateMachine(), chunks, /state digest differs/);
   });
@@ -496,7 +497,7 @@ describe('snapshot and restore', () => {
       const chunks: Uint8Array[] = [];
       const values = keys.map(() => ({ value: text('v'), revision: index(1) }));
       await writeSnapshotStream({ appliedIndex: index(1), keys, values, sessions: [] }, (c) => {
-        chunks.push(c);
+        chunks.push(Uint8Array.from(c));
       });
       return chunks;
     };
@@ -507,7 +508,7 @@ describe('snapshot and restore', () => {
       await writeSnapshotStream(
         { appliedIndex: index(10), keys: [], values: [], sessions: ids.map(([id, i]) => [id, { seq: 1, index: i as LogIndex, result: { kind: 'delete', deleted: false } }]) },
         (c) => {
-          chunks.push(c);
+          chunks.push(Uint8Array.from(c));
         },
       );
       return chunks;
