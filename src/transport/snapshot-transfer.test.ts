@@ -10,8 +10,8 @@ import { index, term } from '../raft/types.js';
 import { crc32c } from '../storage/crc32c.js';
 import { SnapshotStore } from '../storage/snapshot-store.js';
 import type { SnapshotSink, SnapshotSinkFactory, SnapshotSource } from './snapshot.js';
-import { A, AddressBook, B, MemorySink, sampleSnapshotMeta, seededRandom, startNode, waitFor } from './test-support.js';
-import type { TestNode } from './test-support.js';
+import { A, AddressBook, B, MemorySink, sampleSnapshotMeta, seededRandom, startNode, startProxy, waitFor } from './test-support.js';
+import type { Proxy, TestNode } from './test-support.js';
 
 const CHUNK_BYTES = 64 * 1024;
 const SNAPSHOT_SIZE_BYTES = 3 * 1024 * 1024 + 777;
@@ -55,16 +55,20 @@ function storeSink(store: SnapshotStore): SnapshotSinkFactory {
   };
 }
 
-async function pair(src: SnapshotSource, sinkFactory: SnapshotSinkFactory): Promise<{ a: TestNode; b: TestNode }> {
+async function pair(src: SnapshotSource, sinkFactory: SnapshotSinkFactory): Promise<{ a: TestNode; b: TestNode; proxy: Proxy }> {
   const book = new AddressBook();
   const b = await startNode(B, book, { snapshotSink: sinkFactory });
   cleanup.push(() => b.transport.close());
+  const proxy = await startProxy(b.port);
+  cleanup.push(() => proxy.close());
   const a = await startNode(A, book, {
     openSnapshot: () => Promise.resolve(src),
     limits: { snapshotChunkSizeBytes: CHUNK_BYTES, reconnectDelayMinMs: 10, reconnectDelayMaxMs: 50 },
   });
   cleanup.push(() => a.transport.close());
-  return { a, b };
+  // A reaches B through the proxy, so a test can cut the connection mid-stream.
+  book.addresses.set(B, `127.0.0.1:${proxy.port}`);
+  return { a, b, proxy };
 }
 
 const install = (meta: SnapshotMeta): InstallSnapshotRequest => ({ type: 'install-snapshot', from: A, to: B, term: term(3), snapshot: meta });
@@ -85,6 +89,48 @@ describe('snapshot streaming into the snapshot store', () => {
     assert.ok(Buffer.concat(parts).equals(bytes));
     assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.part')), []);
     await waitFor('sender finished', () => a.transport.stats(B)?.snapshotInProgress === false);
+  });
+
+  it('a stream cut while writes are queued resumes where the file ends and commits the whole snapshot', async () => {
+    const dir = join(root, `s${++dirs}`);
+    const { store } = await SnapshotStore.open(dir);
+    const bytes = randomBytes(SNAPSHOT_SIZE_BYTES, 14);
+    const offsets: number[] = [];
+    let cut = false;
+    const kill: { run?: () => void } = {};
+    const inner = storeSink(store);
+    const watched: SnapshotSinkFactory = async (from, meta, sizeBytes, checksum) => {
+      const sink = await inner(from, meta, sizeBytes, checksum);
+      return {
+        write: async (offset, chunk) => {
+          offsets.push(offset);
+          if (!cut && offset >= SNAPSHOT_SIZE_BYTES / 2) {
+            cut = true;
+            kill.run?.();
+          }
+          await sink.write(offset, chunk);
+        },
+        commit: () => sink.commit(),
+        abort: () => sink.abort(),
+      };
+    };
+    const { a, b, proxy } = await pair(source(bytes), watched);
+    kill.run = () => {
+      proxy.killAll();
+      b.transport.disconnect(A, 'test: connection killed mid-stream');
+    };
+    const meta = { ...sampleSnapshotMeta, index: index(903) };
+    a.transport.send(install(meta));
+    await waitFor('install-snapshot delivered after the resume', () => b.received.length === 1, 15_000);
+    assert.ok(cut, 'the connection was cut mid-stream');
+    assert.ok(a.logs.some((l) => l.msg === 'resuming snapshot stream'), 'the sender resumed');
+    // Every offset written once, in order: the resume started exactly where the writes ended.
+    assert.deepEqual(offsets, Array.from({ length: Math.ceil(bytes.length / CHUNK_BYTES) }, (_, i) => i * CHUNK_BYTES));
+    const reader = await store.open(meta.index, meta.term);
+    assert.ok(reader !== undefined);
+    const parts: Buffer[] = [];
+    for await (const c of reader.chunks()) parts.push(Buffer.from(c));
+    assert.ok(Buffer.concat(parts).equals(bytes));
   });
 
   it('refuses a snapshot whose bytes do not match the announced checksum: nothing is delivered or kept', async () => {
