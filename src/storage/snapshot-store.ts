@@ -343,21 +343,38 @@ async function openSnapshotFile(file: string, verifyBody: boolean, verified: Map
     assert(fromOffset >= 0 && fromOffset <= info.sizeBytes, () => `offset ${fromOffset} outside the snapshot's ${info.sizeBytes} bytes`);
     assert(chunkBytes > 0, 'chunks must not be empty');
     const reader = await open(file, 'r');
+    const readExactly = async (at: number, length: number): Promise<Buffer> => {
+      const buf = Buffer.allocUnsafe(length);
+      for (let got = 0; got < length; ) {
+        const { bytesRead } = await reader.read(buf, got, length - got, headerBytes + at + got);
+        if (bytesRead === 0) throw new SnapshotCorruptionError(file, `file ends at body byte ${at + got} of ${info.sizeBytes}`);
+        got += bytesRead;
+      }
+      return buf;
+    };
+    const readFrom = (at: number): Promise<Buffer> | undefined => {
+      if (at >= info.sizeBytes) return undefined;
+      const read = readExactly(at, Math.min(chunkBytes, info.sizeBytes - at));
+      // Awaited below; this only keeps a read the consumer no longer wants from going unhandled.
+      read.catch(() => undefined);
+      return read;
+    };
+    // One chunk is read ahead, so the disk (or page cache) works while the consumer handles the last one.
+    let next = readFrom(fromOffset);
     try {
       let crc = 0;
-      for (let at = fromOffset; at < info.sizeBytes; ) {
-        const buf = Buffer.allocUnsafe(Math.min(chunkBytes, info.sizeBytes - at));
-        const { bytesRead } = await reader.read(buf, 0, buf.length, headerBytes + at);
-        if (bytesRead === 0) throw new SnapshotCorruptionError(file, `file ends at body byte ${at} of ${info.sizeBytes}`);
-        const chunk = buf.subarray(0, bytesRead);
+      for (let at = fromOffset; next !== undefined; ) {
+        const chunk = await next;
+        at += chunk.length;
+        next = readFrom(at);
         if (!bodyChecked) crc = crc32c(chunk, crc);
-        at += bytesRead;
         if (!bodyChecked && fromOffset === 0 && at === info.sizeBytes && crc !== info.bodyCrc32c) {
           throw new SnapshotCorruptionError(file, `body checksum ${hex8(crc)}, header says ${hex8(info.bodyCrc32c)}`);
         }
         yield chunk;
       }
     } finally {
+      await next?.catch(() => undefined);
       await reader.close();
     }
   };
