@@ -6,7 +6,7 @@
 // (O(value size)); `digest()` then costs one hash over a fixed-size summary. XOR of hashes is fine
 // for comparing honest replicas (each element is distinct, as it includes its key); it is not a
 // defence against someone crafting collisions.
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { LogIndex } from '../raft/types.js';
 import { ByteWriter, utf8 } from './bytes.js';
 import { encodeStoredResult } from './session.js';
@@ -17,7 +17,7 @@ const DOMAIN_KEY = 1;
 const DOMAIN_SESSION = 2;
 const DIGEST_LABEL = utf8('kuberaft-kv-digest-v1');
 /** Bytes of keyContributionHeader besides the key. */
-export const KEY_CONTRIBUTION_FIXED_BYTES = 1 + 2 + 8 + 4;
+const KEY_CONTRIBUTION_FIXED_BYTES = 1 + 2 + 8 + 4;
 
 export class XorAccumulator {
   // Invariant: the XOR of the contributions of the current elements.
@@ -38,17 +38,8 @@ export function keyBytesContribution(keyBytes: Uint8Array, value: Uint8Array, re
 }
 
 /** What a key's contribution hashes before its value: domain, key, revision and value length. */
-export function keyContributionHeader(keyBytes: Uint8Array, revision: LogIndex, valueLength: number): Uint8Array {
+function keyContributionHeader(keyBytes: Uint8Array, revision: LogIndex, valueLength: number): Uint8Array {
   return new ByteWriter(KEY_CONTRIBUTION_FIXED_BYTES + keyBytes.length).u8(DOMAIN_KEY).u16(keyBytes.length).bytes(keyBytes).u64(revision).u32(valueLength).finish();
-}
-
-/**
- * The contribution of a key whose header and value lie in one buffer (`headerAndValue` =
- * keyContributionHeader(...) followed by the value), hashed on the thread pool (Web Crypto), so
- * that a restore can hash values while it reads the next ones.
- */
-export async function keyContributionInBackground(headerAndValue: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await webcrypto.subtle.digest('SHA-256', headerAndValue));
 }
 
 export function sessionContribution(clientId: string, session: Session): Uint8Array {

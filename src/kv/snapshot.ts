@@ -19,16 +19,7 @@ import type { Hash } from 'node:crypto';
 import { assert } from '../raft/assert.js';
 import type { LogIndex } from '../raft/types.js';
 import { ByteReader, ByteWriter, bytesEqual, utf8 } from './bytes.js';
-import {
-  DIGEST_SIZE_BYTES,
-  KEY_CONTRIBUTION_FIXED_BYTES,
-  keyBytesContribution,
-  keyContributionHeader,
-  keyContributionInBackground,
-  sessionContribution,
-  stateDigestBytes,
-  XorAccumulator,
-} from './digest.js';
+import { DIGEST_SIZE_BYTES, keyBytesContribution, sessionContribution, stateDigestBytes, XorAccumulator } from './digest.js';
 import { KvError } from './errors.js';
 import { CLIENT_ID_SIZE_MAX_BYTES, CLIENT_SESSIONS_MAX, KEY_SIZE_MAX_BYTES, SNAPSHOT_CHUNK_SIZE_BYTES, VALUE_SIZE_MAX_BYTES } from './limits.js';
 import { decodeStoredResult, encodeStoredResult } from './session.js';
@@ -46,16 +37,6 @@ const SESSION_RESULT_SIZE_MAX_BYTES = 1 + 1 + 8 + 4 + VALUE_SIZE_MAX_BYTES;
 /** u16 key length + u64 revision + u32 value length around a key. */
 const KEY_RECORD_FIXED_BYTES = 2 + 8 + 4;
 
-/**
- * A value at least this large (and at least VALUE_TO_HEADER_RATIO_MIN times its digest header) is
- * hashed on the thread pool while the stream is read on: restore then costs about the reading
- * alone. Its buffer then starts with that header (a few bytes more per value), so the hash
- * needs no copy; smaller values are hashed at once.
- */
-const BACKGROUND_HASH_VALUE_SIZE_MIN_BYTES = 4096;
-const VALUE_TO_HEADER_RATIO_MIN = 64;
-/** Background hashes queued at once (the thread pool also serves the file reads). */
-const BACKGROUND_HASHES_IN_FLIGHT_MAX = 8;
 /** Received bytes a SnapshotPrefetch holds before its parser takes them. */
 const SNAPSHOT_PREFETCH_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -270,7 +251,6 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
   const keys: string[] = [];
   const values: KvValue[] = [];
   const keysDigest = new XorAccumulator();
-  const hashing: Promise<void>[] = [];
   for (let i = 0; i < keyCount; i++) {
     const keyLength = (await read(2, 'key length')).u16('key length');
     if (keyLength === 0 || keyLength > KEY_SIZE_MAX_BYTES) corrupt(`key length ${keyLength} outside 1..${KEY_SIZE_MAX_BYTES}`);
@@ -283,28 +263,13 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
     if (previous !== undefined && compareKeys(previous, key) >= 0) corrupt(`keys out of order at ${JSON.stringify(key)}`);
     if (revision < 1 || revision > appliedIndex) corrupt(`revision ${revision} of ${JSON.stringify(key)} outside 1..${appliedIndex}`);
     if (valueLength > VALUE_SIZE_MAX_BYTES) corrupt(`value length ${valueLength} exceeds ${VALUE_SIZE_MAX_BYTES}`);
-    const headerLength = KEY_CONTRIBUTION_FIXED_BYTES + keyLength;
-    let value: Uint8Array;
-    if (valueLength >= BACKGROUND_HASH_VALUE_SIZE_MIN_BYTES && valueLength >= VALUE_TO_HEADER_RATIO_MIN * headerLength) {
-      // Not zero-filled: the header and copyInto overwrite every byte (or the restore fails and drops it).
-      const headerAndValue = Buffer.allocUnsafeSlow(headerLength + valueLength);
-      headerAndValue.set(keyContributionHeader(keyBytes, revision, valueLength));
-      value = headerAndValue.subarray(headerLength);
-      await r.copyInto(value, 'value');
-      const hashed = keyContributionInBackground(headerAndValue).then((h) => keysDigest.toggle(h));
-      // Handled where awaited; this only keeps an abandoned one (the stream failed) from going unhandled.
-      hashed.catch(() => undefined);
-      hashing.push(hashed);
-      if (hashing.length >= BACKGROUND_HASHES_IN_FLIGHT_MAX) await hashing.shift();
-    } else {
-      value = Buffer.allocUnsafeSlow(valueLength);
-      await r.copyInto(value, 'value');
-      keysDigest.toggle(keyBytesContribution(keyBytes, value, revision));
-    }
+    // Not zero-filled: copyInto overwrites every byte (or the restore fails and drops it).
+    const value = Buffer.allocUnsafeSlow(valueLength);
+    await r.copyInto(value, 'value');
+    keysDigest.toggle(keyBytesContribution(keyBytes, value, revision));
     keys.push(key);
     values.push({ value, revision });
   }
-  await Promise.all(hashing);
 
   const sessions: [string, Session][] = [];
   const sessionsDigest = new XorAccumulator();
