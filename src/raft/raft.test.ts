@@ -136,6 +136,27 @@ test('pre-vote: a node that cannot win does not raise its term', () => {
   assert.equal(c.get('a').raft.status().term, 2);
 });
 
+test('pre-vote: of two followers whose timers fire together, one steps back, so the vote is not split', () => {
+  const c = threeNodes();
+  c.get('a').raft.campaign();
+  c.stabilize();
+  c.cut.add(id('a'));
+  // Past the leader's lease on both followers, short of their randomized timeouts ([10, 20) ticks).
+  for (let i = 0; i < 10; i++) {
+    for (const n of ['b', 'c']) c.get(n).raft.tick();
+    c.stabilize();
+  }
+  assert.equal(c.get('b').raft.status().role, 'follower', 'b has not campaigned on its own yet');
+  assert.equal(c.get('c').raft.status().role, 'follower', 'c has not campaigned on its own yet');
+  // Both start a pre-vote before either hears from the other.
+  c.get('b').raft.campaign();
+  c.get('c').raft.campaign();
+  c.stabilize();
+  assert.equal(c.leader()?.raft.id, 'b', 'the lower id won at the first attempt');
+  assert.equal(c.get('b').raft.status().term, 3, 'one election round');
+  assert.equal(c.get('c').raft.status().leader, 'b');
+});
+
 test('check-quorum: a leader cut off from its followers steps down', () => {
   const c = threeNodes();
   c.get('a').raft.campaign();

@@ -305,6 +305,11 @@ export class Raft {
         const grant = canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm);
         if (m.type === 'pre-vote') {
           this.send({ type: 'pre-vote-response', from: this.id, to: m.from, term: grant ? m.term : this.term, reject: !grant });
+          // Two followers whose timers fired together would each win the other's pre-vote and then
+          // split the real vote, costing another election timeout. Of two pre-candidates for the same
+          // term, the one with the higher id steps back (with a fresh timeout) when it grants the other.
+          // Pre-votes change nothing durable, so this only decides who campaigns first.
+          if (grant && this.role === 'pre-candidate' && m.term === this.term + 1 && m.from < this.id) this.becomeFollower(this.term, NONE);
         } else {
           if (grant) {
             this.electionElapsed = 0;
