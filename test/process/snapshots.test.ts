@@ -38,8 +38,10 @@ describe('snapshots', () => {
     await assertClusterSound(cluster, history);
     for (const n of cluster.nodes.values()) {
       const s = await n.status();
-      assert.ok(s.snapshotIndex >= WRITES - 2 * SNAPSHOT_THRESHOLD_ENTRIES, `${n.id} snapshot index ${s.snapshotIndex}`);
-      assert.ok(s.snapshotSizeBytes > WRITES * VALUE_BYTES * 0.5, `${n.id} snapshot size ${s.snapshotSizeBytes}`);
+      // Snapshots come further apart as the state grows: at most 1.5 × the threshold, or 0.75 × the
+      // state's size in log, after the previous one. By WRITES distinct keys that leaves at least half.
+      assert.ok(s.snapshotIndex >= WRITES / 2, `${n.id} snapshot index ${s.snapshotIndex}`);
+      assert.ok(s.snapshotSizeBytes > (WRITES / 2) * VALUE_BYTES, `${n.id} snapshot size ${s.snapshotSizeBytes}`);
       assert.ok(snapFiles(n.dataDir).length >= 1);
     }
   });
