@@ -30,6 +30,13 @@ export const SNAPSHOT_LOG_TO_STATE_RATIO_MIN = 0.5;
  * slowing the leader and every follower it needs for a quorum at once.
  */
 export const SNAPSHOT_THRESHOLD_JITTER = 0.5;
+/**
+ * While a follower is being sent a snapshot, compacting the log past that snapshot would leave the
+ * follower unable to continue from the log once it has it: it would be sent the whole state again.
+ * Compaction waits for the transfer, but no longer than this (a stuck follower must not let the log
+ * grow without bound).
+ */
+export const COMPACTION_DEFER_MAX_MS = 60_000;
 
 export interface DriverOptions {
   readonly tickMs: number;
@@ -76,6 +83,8 @@ export class RaftDriver {
   private readonly changeListeners = new Set<() => void>();
   /** A local snapshot is durable at this index: compact the core and the WAL up to it. */
   private compactionDue: LogIndex | undefined;
+  /** When compaction started waiting for a snapshot transfer (see COMPACTION_DEFER_MAX_MS). */
+  private compactionDeferredSince: number | undefined;
   /** The background snapshot being written, if any. */
   private snapshotInFlight: Promise<void> | undefined;
   /** Term and vote as last made durable: only their changes (and entries) need an fsync. */
@@ -404,6 +413,12 @@ export class RaftDriver {
   private async compactIfDue(): Promise<void> {
     const index = this.compactionDue;
     if (index === undefined) return;
+    if (this.sendingSnapshot()) {
+      this.compactionDeferredSince ??= performance.now();
+      if (performance.now() - this.compactionDeferredSince < COMPACTION_DEFER_MAX_MS) return;
+      this.log.warn('compacting the log although a follower is still being sent a snapshot', { index, waitedMs: COMPACTION_DEFER_MAX_MS });
+    }
+    this.compactionDeferredSince = undefined;
     this.compactionDue = undefined;
     // A snapshot received from the leader meanwhile may already cover this one.
     if (this.raft.status().snapshotIndex >= index) return;
@@ -411,6 +426,12 @@ export class RaftDriver {
     this.statusCache = this.raft.status();
     await this.storage.compact(index);
     this.log.info('log compacted', { index });
+  }
+
+  private sendingSnapshot(): boolean {
+    // Only for a follower that answers: one that is down or cut off will need a newer snapshot anyway.
+    for (const p of this.statusCache.progress.values()) if (p.state === 'snapshot' && p.recentActive) return true;
+    return false;
   }
 
   /**
