@@ -42,8 +42,6 @@ export interface DriverOptions {
   readonly tickMs: number;
   readonly snapshotThresholdEntries: number;
   readonly snapshotThresholdBytes: number;
-  /** Size of the snapshot the node started from, in bytes (0 if none). */
-  readonly startSnapshotBytes?: number;
 }
 
 interface ProposalWaiter {
@@ -75,8 +73,6 @@ export class RaftDriver {
   private lastLeader: NodeId | undefined;
   private appliedSinceSnapshotEntries = 0;
   private appliedSinceSnapshotBytes = 0;
-  /** Size of the newest snapshot written or installed here, in bytes: the state's size. */
-  private lastSnapshotBytes = 0;
   /** This snapshot interval's threshold factor, in [1, 1 + SNAPSHOT_THRESHOLD_JITTER). */
   private snapshotJitter = 1 + Math.random() * SNAPSHOT_THRESHOLD_JITTER;
   private statusCache: RaftStatus;
@@ -107,7 +103,6 @@ export class RaftDriver {
     this.lastLeader = this.statusCache.leader;
     this.durableTerm = this.statusCache.term;
     this.durableVote = this.statusCache.vote;
-    this.lastSnapshotBytes = options.startSnapshotBytes ?? 0;
     network.onMessage((m) => this.enqueue(() => this.raft.step(m)));
   }
 
@@ -295,8 +290,7 @@ export class RaftDriver {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.snapshot !== undefined) {
       const body = await this.storage.installReceivedSnapshot(rd.snapshot);
-      this.lastSnapshotBytes = 0;
-      await this.sm.restore(this.countSnapshotBytes(body));
+      await this.sm.restore(body);
       assert(this.sm.appliedIndex === rd.snapshot.index, () => `restored state is at ${this.sm.appliedIndex}, the snapshot at ${rd.snapshot?.index}`);
       this.appliedSinceSnapshotEntries = 0;
       this.appliedSinceSnapshotBytes = 0;
@@ -444,7 +438,7 @@ export class RaftDriver {
     const logBytes = this.appliedSinceSnapshotBytes;
     const f = this.snapshotJitter;
     const dueByEntries =
-      this.appliedSinceSnapshotEntries >= this.options.snapshotThresholdEntries * f && logBytes >= this.lastSnapshotBytes * SNAPSHOT_LOG_TO_STATE_RATIO_MIN * f;
+      this.appliedSinceSnapshotEntries >= this.options.snapshotThresholdEntries * f && logBytes >= this.storage.snapshotSizeBytes() * SNAPSHOT_LOG_TO_STATE_RATIO_MIN * f;
     if (!dueByEntries && logBytes < this.options.snapshotThresholdBytes * f) return;
     this.snapshotJitter = 1 + Math.random() * SNAPSHOT_THRESHOLD_JITTER;
     const index = this.sm.appliedIndex;
@@ -475,7 +469,6 @@ export class RaftDriver {
       // Compaction runs in the Ready loop, between two Readys, so that it is ordered with the
       // installation of snapshots received from the leader.
       this.compactionDue = index;
-      this.lastSnapshotBytes = bytes;
       this.log.info('snapshot written', { index, bytes, ms: Math.round(performance.now() - started) });
       this.schedulePump();
     })()
@@ -489,13 +482,6 @@ export class RaftDriver {
       .finally(() => {
         this.snapshotInFlight = undefined;
       });
-  }
-
-  private async *countSnapshotBytes(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-    for await (const chunk of body) {
-      this.lastSnapshotBytes += chunk.byteLength;
-      yield chunk;
-    }
   }
 
   /** For messages that must reach the core from outside the network port (tests). */

@@ -13,6 +13,8 @@ export interface DriverStorage {
    * durably, and records in the log that entries up to meta.index are superseded. Returns its bytes.
    */
   installReceivedSnapshot(meta: SnapshotMeta): Promise<AsyncIterable<Uint8Array>>;
+  /** Size of the newest snapshot file in bytes (0 if none): the state's size, for snapshot pacing. */
+  snapshotSizeBytes(): number;
   /** Starts writing a local snapshot for `meta`; commit() makes it durable and current. */
   createSnapshot(meta: SnapshotMeta): Promise<SnapshotWriter>;
   /** Drops log entries up to `index` (whole segments) after a snapshot at `index` is durable. */

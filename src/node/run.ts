@@ -117,7 +117,7 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     });
     const peerBound = await transport.listen(config.listenPeer.host, config.listenPeer.port);
 
-    const driverStorage = adaptStorage(storage, refreshSnapshotSize);
+    const driverStorage = adaptStorage(storage, refreshSnapshotSize, () => snapshotSize);
     const network: DriverNetwork = {
       send: (m) => transport.send(m),
       request: (to, payload, timeoutMs) => transport.request(to, payload, timeoutMs),
@@ -141,12 +141,7 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       sm,
       log,
       undefined,
-      {
-        tickMs: config.tickMs,
-        snapshotThresholdEntries: config.snapshotThresholdEntries,
-        snapshotThresholdBytes: config.snapshotThresholdBytes,
-        startSnapshotBytes: snapshotSize,
-      },
+      { tickMs: config.tickMs, snapshotThresholdEntries: config.snapshotThresholdEntries, snapshotThresholdBytes: config.snapshotThresholdBytes },
       // A fatal failure (storage) must end the process: report it (`closed` rejects, so the command
       // exits non-zero), and stop serving, so nothing answers with state the node can no longer keep.
       (e) => {
@@ -293,7 +288,7 @@ function readerSource(r: { sizeBytes: number; bodyCrc32c: number; chunks(from?: 
   };
 }
 
-function adaptStorage(storage: Storage, refreshSnapshotSize: () => Promise<void>): DriverStorage {
+function adaptStorage(storage: Storage, refreshSnapshotSize: () => Promise<void>, snapshotSizeBytes: () => number): DriverStorage {
   return {
     append: (entries, hardState) => storage.append(entries, hardState),
     installReceivedSnapshot: async (meta) => {
@@ -303,6 +298,7 @@ function adaptStorage(storage: Storage, refreshSnapshotSize: () => Promise<void>
       if (r === undefined) throw new Error(`received snapshot at index ${meta.index} vanished`);
       return r.chunks();
     },
+    snapshotSizeBytes,
     createSnapshot: async (meta): Promise<SnapshotWriter> => {
       const w = await storage.snapshots.create(meta);
       return {

@@ -69,10 +69,11 @@ describe('snapshots', () => {
     try {
       const client = new KvClient(8, cluster, history, leader);
       // Snapshots come further apart as the state grows (the log since the last one must reach half
-      // the state's size), so write in rounds until the leader has compacted past the follower.
+      // the state's size), so write values as large as the state's, in rounds, until the leader has
+      // compacted past the follower.
       for (let round = 0; (await leader.status()).snapshotIndex <= before.lastIndex; round += 1) {
         assert.ok(round < COMPACTION_ROUNDS_MAX, 'the leader compacted past the stopped follower');
-        for (let i = 0; i < SNAPSHOT_THRESHOLD_ENTRIES; i += 1) assert.equal(await client.put(`behind-${round}-${i}`, String(i)), 'ok');
+        for (let i = 0; i < SNAPSHOT_THRESHOLD_ENTRIES; i += 1) assert.equal(await client.put(`behind-${round}-${i}`, `${i}:${'x'.repeat(VALUE_BYTES)}`), 'ok');
       }
     } finally {
       follower.signal('SIGCONT');
