@@ -79,6 +79,11 @@ export class ByteWriter {
     return this.buf.slice(0, this.length);
   }
 
+  /** The bytes written so far, not copied: valid only until the next write or reset. */
+  bytesView(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
   reset(): void {
     this.length = 0;
   }

@@ -34,6 +34,10 @@ const HEADER_SIZE_BYTES = MAGIC.length + 1 + 8 + 8 + 8;
 const CHECKSUM_SIZE_BYTES = 32;
 /** An encoded session result: a tag, a flag, a revision, a length and at most one value. */
 const SESSION_RESULT_SIZE_MAX_BYTES = 1 + 1 + 8 + 4 + VALUE_SIZE_MAX_BYTES;
+/** The writer gives the event loop a turn after encoding for this long, in ms... */
+const SNAPSHOT_WRITE_SLICE_MS = 4;
+/** ...checking the clock every this many keys. */
+const SNAPSHOT_YIELD_CHECK_KEYS = 256;
 /** u16 key length + u64 revision + u32 value length around a key. */
 const KEY_RECORD_FIXED_BYTES = 2 + 8 + 4;
 
@@ -73,8 +77,21 @@ class ChunkWriter {
   private used = 0;
   constructor(private readonly sink: SnapshotSink) {}
 
-  /** Appends a copy of `b`, emitting every chunk it fills. */
-  async bytes(b: Uint8Array): Promise<void> {
+  /**
+   * Appends a copy of `b`, emitting every chunk it fills. Returns a promise only when a chunk went to
+   * the sink: most records fit in the current chunk, and an await per record would cost a promise and
+   * a microtask for each of millions of keys.
+   */
+  bytes(b: Uint8Array): Promise<void> | undefined {
+    if (this.used + b.length < this.chunk.length) {
+      this.chunk.set(b, this.used);
+      this.used += b.length;
+      return undefined;
+    }
+    return this.spill(b);
+  }
+
+  private async spill(b: Uint8Array): Promise<void> {
     for (let at = 0; at < b.length; ) {
       const n = Math.min(b.length - at, this.chunk.length - this.used);
       this.chunk.set(b.subarray(at, at + n), this.used);
@@ -104,14 +121,23 @@ export async function writeSnapshotStream(contents: SnapshotContents, sink: Snap
   record.bytes(MAGIC).u8(SNAPSHOT_FORMAT_VERSION).u64(contents.appliedIndex).u64(contents.keys.length).u64(contents.sessions.length);
   await out.bytes(record.finish());
   record.reset();
+  let sliceStart = performance.now();
   for (let i = 0; i < contents.keys.length; i++) {
+    // Encoding runs on the node's only thread: a large state of small keys would hold it for a whole
+    // chunk's worth of records (~0.1 s on a busy machine), so requests get a turn between slices.
+    if (i % SNAPSHOT_YIELD_CHECK_KEYS === 0 && performance.now() - sliceStart > SNAPSHOT_WRITE_SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
     const key = utf8(contents.keys[i] as string);
     const entry = contents.values[i] as KvValue;
     assert(entry.revision <= contents.appliedIndex, 'a revision never exceeds the applied index');
     record.u16(key.length).bytes(key).u64(entry.revision).u32(entry.value.length);
-    await out.bytes(record.finish());
+    const header = out.bytes(record.bytesView());
+    if (header !== undefined) await header;
     record.reset();
-    await out.bytes(entry.value);
+    const value = out.bytes(entry.value);
+    if (value !== undefined) await value;
   }
   let previousIndex = 0;
   for (const [clientId, session] of contents.sessions) {
