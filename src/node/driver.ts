@@ -31,12 +31,14 @@ export const SNAPSHOT_LOG_TO_STATE_RATIO_MIN = 0.5;
  */
 export const SNAPSHOT_THRESHOLD_JITTER = 0.5;
 /**
- * While a follower is being sent a snapshot, compacting the log past that snapshot would leave the
- * follower unable to continue from the log once it has it: it would be sent the whole state again.
- * Compaction waits for the transfer, but no longer than this (a stuck follower must not let the log
- * grow without bound).
+ * While an answering follower has not yet reached the compaction index (it is being sent a snapshot,
+ * or catching up after one), compacting would leave it unable to continue from the log: it would be
+ * sent the whole state again. Compaction waits for it, but no longer than this (a stuck follower must
+ * not let the log grow without bound).
  */
 export const COMPACTION_DEFER_MAX_MS = 60_000;
+/** A follower that answered within this long counts as alive and catching up, in ms. */
+export const SNAPSHOT_PEER_ANSWERED_WITHIN_MS = 5_000;
 
 export interface DriverOptions {
   readonly tickMs: number;
@@ -81,6 +83,8 @@ export class RaftDriver {
   private compactionDue: LogIndex | undefined;
   /** When compaction started waiting for a snapshot transfer (see COMPACTION_DEFER_MAX_MS). */
   private compactionDeferredSince: number | undefined;
+  /** When each follower was last seen answering (the core's flag is cleared every election timeout). */
+  private readonly peerAnsweredAt = new Map<NodeId, number>();
   /** The background snapshot being written, if any. */
   private snapshotInFlight: Promise<void> | undefined;
   /** Term and vote as last made durable: only their changes (and entries) need an fsync. */
@@ -395,6 +399,8 @@ export class RaftDriver {
 
   private afterReady(): void {
     this.statusCache = this.raft.status();
+    const now = performance.now();
+    for (const [id, p] of this.statusCache.progress) if (p.recentActive) this.peerAnsweredAt.set(id, now);
     const leader = this.statusCache.leader;
     if (leader !== this.lastLeader) {
       if (leader !== undefined) this.metrics?.leaderChanges.inc();
@@ -407,10 +413,10 @@ export class RaftDriver {
   private async compactIfDue(): Promise<void> {
     const index = this.compactionDue;
     if (index === undefined) return;
-    if (this.sendingSnapshot()) {
+    if (this.followerNeedsLogTo(index)) {
       this.compactionDeferredSince ??= performance.now();
       if (performance.now() - this.compactionDeferredSince < COMPACTION_DEFER_MAX_MS) return;
-      this.log.warn('compacting the log although a follower is still being sent a snapshot', { index, waitedMs: COMPACTION_DEFER_MAX_MS });
+      this.log.warn('compacting the log although a follower has not caught up to it', { index, waitedMs: COMPACTION_DEFER_MAX_MS });
     }
     this.compactionDeferredSince = undefined;
     this.compactionDue = undefined;
@@ -422,9 +428,12 @@ export class RaftDriver {
     this.log.info('log compacted', { index });
   }
 
-  private sendingSnapshot(): boolean {
+  private followerNeedsLogTo(index: LogIndex): boolean {
     // Only for a follower that answers: one that is down or cut off will need a newer snapshot anyway.
-    for (const p of this.statusCache.progress.values()) if (p.state === 'snapshot' && p.recentActive) return true;
+    const now = performance.now();
+    for (const [id, p] of this.statusCache.progress) {
+      if (id !== this.raft.id && p.match < index && now - (this.peerAnsweredAt.get(id) ?? -Infinity) < SNAPSHOT_PEER_ANSWERED_WITHIN_MS) return true;
+    }
     return false;
   }
 
