@@ -33,7 +33,7 @@ export class KuberaftCluster implements BenchCluster {
   readonly electionTimeoutMs = ELECTION_TIMEOUT_MS;
   readonly heartbeatIntervalMs = HEARTBEAT_INTERVAL_MS;
   readonly notes = [
-    'node defaults: tick 10 ms, election timeout 1000 ms (randomised up to 2x), heartbeat 100 ms, snapshot every 10000 entries or 64 MiB of log',
+    'node defaults: tick 10 ms, election timeout 1000 ms (randomised up to 2x), heartbeat 100 ms, snapshot after 10000 entries once the log since the last one is half the state, or after 64 MiB of log (each threshold × a random 1-1.5 per member)',
     'every WAL append is fsynced before it is acknowledged (group commit); there is no option to turn that off',
   ];
   private readonly layout;
