@@ -458,13 +458,10 @@ export class RaftDriver {
     const writerReady = this.storage.createSnapshot(meta);
     // writeSnapshot captures the state synchronously, before its first await: it is the state at `index`.
     let bytes = 0;
+    // The state machine's writer yields to the event loop between short slices of encoding.
     const written = this.sm.writeSnapshot(async (chunk) => {
       bytes += chunk.byteLength;
-      const writer = await writerReady;
-      // Encoding runs on this thread: let requests and peer messages in between chunks, or a large
-      // state would hold the event loop for the whole snapshot.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      return writer.write(chunk);
+      return (await writerReady).write(chunk);
     });
     this.snapshotInFlight = (async () => {
       const writer = await writerReady;

@@ -7,7 +7,7 @@ import { isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
 import { NODE_ID_RULE, isValidNodeId } from '../config/node-config.js';
 import { LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError } from './errors.js';
-import { checkKey, errorReply, parseConsistency, parseRequestId } from './http-params.js';
+import { checkKey, errorReply, expectKind, parseConsistency, parseRequestId } from './http-params.js';
 import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
 import type { Consistency, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
 
@@ -83,11 +83,6 @@ function memberAddress(address: string, field: string): string {
   if (!r.ok) throw new NodeError('bad-request', `${field} must be the member's peer address host:port (${r.problem})`);
   if (isUnspecifiedHost(r.value.host)) throw new NodeError('bad-request', `${field} must be an address other members can dial, not ${r.value.host}`);
   return address;
-}
-
-function expectKind<K extends NodeResponse['kind']>(r: NodeResponse, kind: K): Extract<NodeResponse, { kind: K }> {
-  if (r.kind !== kind) throw new NodeError('internal', `expected a ${kind} response, got ${r.kind}`);
-  return r as Extract<NodeResponse, { kind: K }>;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });

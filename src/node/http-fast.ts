@@ -8,8 +8,8 @@ import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER } from '../api/typ
 import { VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError } from './errors.js';
 import type { NodeApi } from './http-api.js';
-import { checkKey, errorReply, parseConsistency, parseRequestId } from './http-params.js';
-import type { Consistency, NodeRequest, NodeResponse } from './requests.js';
+import { checkKey, errorReply, expectKind, parseConsistency, parseRequestId } from './http-params.js';
+import type { Consistency, NodeRequest } from './requests.js';
 
 const KV_PREFIX = '/v1/kv/';
 /** Keys the fast path takes: unescaped segments of URL-safe characters, none of them `.` or `..`. */
@@ -68,11 +68,6 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
 function sendError(res: ServerResponse, servedBy: string, e: unknown): void {
   const reply = errorReply(e);
   send(res, reply.status, { 'Content-Type': JSON_TYPE, [SERVED_BY_HEADER]: servedBy }, JSON.stringify(reply.body));
-}
-
-function expectKind<K extends NodeResponse['kind']>(r: NodeResponse, kind: K): Extract<NodeResponse, { kind: K }> {
-  if (r.kind !== kind) throw new NodeError('internal', `expected a ${kind} response, got ${r.kind}`);
-  return r as Extract<NodeResponse, { kind: K }>;
 }
 
 async function serve(node: NodeApi, r: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -3,7 +3,7 @@
 import { REQUEST_ID_HEADER } from '../api/types.js';
 import { KEY_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError, httpStatus, toNodeError } from './errors.js';
-import type { Consistency, RequestIdWire } from './requests.js';
+import type { Consistency, NodeResponse, RequestIdWire } from './requests.js';
 
 export interface ErrorReply {
   readonly status: number;
@@ -15,6 +15,12 @@ export function errorReply(e: unknown): ErrorReply {
   const error: { code: string; message: string; leader?: string } = { code: err.code, message: err.message };
   if (err.leader !== undefined) error.leader = err.leader;
   return { status: httpStatus(err.code), body: { error } };
+}
+
+/** The node's answer as the kind the request asked for (anything else is a bug: 'internal'). */
+export function expectKind<K extends NodeResponse['kind']>(r: NodeResponse, kind: K): Extract<NodeResponse, { kind: K }> {
+  if (r.kind !== kind) throw new NodeError('internal', `expected a ${kind} response, got ${r.kind}`);
+  return r as Extract<NodeResponse, { kind: K }>;
 }
 
 export function checkKey(key: string): string {

@@ -350,5 +350,4 @@ export class FrameDecoder {
     this.bufferedBytes -= n;
     return out;
   }
-
 }

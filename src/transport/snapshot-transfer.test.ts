@@ -5,12 +5,11 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import type { InstallSnapshotRequest, SnapshotMeta } from '../raft/types.js';
-import { index, term } from '../raft/types.js';
+import { index } from '../raft/types.js';
 import { crc32c } from '../storage/crc32c.js';
 import { SnapshotStore } from '../storage/snapshot-store.js';
 import type { SnapshotSink, SnapshotSinkFactory, SnapshotSource } from './snapshot.js';
-import { A, AddressBook, B, MemorySink, sampleSnapshotMeta, seededRandom, startNode, startProxy, waitFor } from './test-support.js';
+import { A, AddressBook, B, MemorySink, installSnapshotRequest, sampleSnapshotMeta, seededBytes, startNode, startProxy, waitFor } from './test-support.js';
 import type { Proxy, TestNode } from './test-support.js';
 
 const CHUNK_BYTES = 64 * 1024;
@@ -24,13 +23,6 @@ afterEach(async () => {
   for (const c of cleanup.reverse()) await c();
   cleanup = [];
 });
-
-function randomBytes(n: number, seed: number): Buffer {
-  const rng = seededRandom(seed);
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = rng.int(256);
-  return b;
-}
 
 /** Serves `bytes` but announces the checksum of `announced` (a source whose file went bad). */
 function source(bytes: Buffer, announced = bytes): SnapshotSource {
@@ -71,16 +63,15 @@ async function pair(src: SnapshotSource, sinkFactory: SnapshotSinkFactory): Prom
   return { a, b, proxy };
 }
 
-const install = (meta: SnapshotMeta): InstallSnapshotRequest => ({ type: 'install-snapshot', from: A, to: B, term: term(3), snapshot: meta });
 
 describe('snapshot streaming into the snapshot store', () => {
   it('commits a snapshot of many chunks byte for byte, and only then delivers install-snapshot', async () => {
     const dir = join(root, `s${++dirs}`);
     const { store } = await SnapshotStore.open(dir);
-    const bytes = randomBytes(SNAPSHOT_SIZE_BYTES, 11);
+    const bytes = seededBytes(SNAPSHOT_SIZE_BYTES, 11);
     const { a, b } = await pair(source(bytes), storeSink(store));
     const meta = { ...sampleSnapshotMeta, index: index(900) };
-    a.transport.send(install(meta));
+    a.transport.send(installSnapshotRequest(meta));
     await waitFor('install-snapshot delivered', () => b.received.length === 1, 10_000);
     const reader = await store.open(meta.index, meta.term);
     assert.ok(reader !== undefined, 'the snapshot was committed before delivery');
@@ -94,7 +85,7 @@ describe('snapshot streaming into the snapshot store', () => {
   it('a stream cut while writes are queued resumes where the file ends and commits the whole snapshot', async () => {
     const dir = join(root, `s${++dirs}`);
     const { store } = await SnapshotStore.open(dir);
-    const bytes = randomBytes(SNAPSHOT_SIZE_BYTES, 14);
+    const bytes = seededBytes(SNAPSHOT_SIZE_BYTES, 14);
     const offsets: number[] = [];
     let cut = false;
     const kill: { run?: () => void } = {};
@@ -120,7 +111,7 @@ describe('snapshot streaming into the snapshot store', () => {
       b.transport.disconnect(A, 'test: connection killed mid-stream');
     };
     const meta = { ...sampleSnapshotMeta, index: index(903) };
-    a.transport.send(install(meta));
+    a.transport.send(installSnapshotRequest(meta));
     await waitFor('install-snapshot delivered after the resume', () => b.received.length === 1, 15_000);
     assert.ok(cut, 'the connection was cut mid-stream');
     assert.ok(a.logs.some((l) => l.msg === 'resuming snapshot stream'), 'the sender resumed');
@@ -136,12 +127,12 @@ describe('snapshot streaming into the snapshot store', () => {
   it('refuses a snapshot whose bytes do not match the announced checksum: nothing is delivered or kept', async () => {
     const dir = join(root, `s${++dirs}`);
     const { store } = await SnapshotStore.open(dir);
-    const good = randomBytes(SNAPSHOT_SIZE_BYTES, 12);
+    const good = seededBytes(SNAPSHOT_SIZE_BYTES, 12);
     const bad = Buffer.from(good);
     // One flipped bit in a chunk in the middle of the stream.
     bad[5 * CHUNK_BYTES + 123] = (bad[5 * CHUNK_BYTES + 123] as number) ^ 0x08;
     const { a, b } = await pair(source(bad, good), storeSink(store));
-    a.transport.send(install({ ...sampleSnapshotMeta, index: index(901) }));
+    a.transport.send(installSnapshotRequest({ ...sampleSnapshotMeta, index: index(901) }));
     await waitFor('the sender hears the rejection', () => a.logs.some((l) => l.msg === 'peer rejected the snapshot'), 10_000);
     await waitFor('sender finished', () => a.transport.stats(B)?.snapshotInProgress === false);
     assert.equal(b.received.length, 0);
@@ -150,7 +141,7 @@ describe('snapshot streaming into the snapshot store', () => {
   });
 
   it('a failed disk write among the writes in flight discards the partial snapshot and rejects the stream', async () => {
-    const bytes = randomBytes(SNAPSHOT_SIZE_BYTES, 13);
+    const bytes = seededBytes(SNAPSHOT_SIZE_BYTES, 13);
     const failAt = 7 * CHUNK_BYTES;
     const sinks: MemorySink[] = [];
     const failing: SnapshotSinkFactory = (): SnapshotSink => {
@@ -161,7 +152,7 @@ describe('snapshot streaming into the snapshot store', () => {
       return sink;
     };
     const { a, b } = await pair(source(bytes), failing);
-    a.transport.send(install({ ...sampleSnapshotMeta, index: index(902) }));
+    a.transport.send(installSnapshotRequest({ ...sampleSnapshotMeta, index: index(902) }));
     await waitFor('the sender hears the rejection', () => a.logs.some((l) => l.msg === 'peer rejected the snapshot'), 10_000);
     assert.equal(b.received.length, 0);
     const sink = sinks[0];

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { InstallSnapshotRequest, NodeId, SnapshotMeta } from '../raft/types.js';
-import { index, term } from '../raft/types.js';
+import type { NodeId, SnapshotMeta } from '../raft/types.js';
+import { index } from '../raft/types.js';
 import { snapshotSourceFromBytes } from './snapshot.js';
 import type { Proxy, TestNode } from './test-support.js';
-import { A, AddressBook, B, MemorySink, sampleSnapshotMeta, seededRandom, startNode, startProxy, waitFor } from './test-support.js';
+import { A, AddressBook, B, MemorySink, installSnapshotRequest, sampleSnapshotMeta, seededBytes, startNode, startProxy, waitFor } from './test-support.js';
 
 const CHUNK_BYTES = 256 * 1024;
 const SNAPSHOT_SIZE_BYTES = 5 * 1024 * 1024 + 12_345;
@@ -14,17 +14,6 @@ afterEach(async () => {
   for (const c of cleanup.reverse()) await c();
   cleanup = [];
 });
-
-function randomBytes(n: number, seed: number): Buffer {
-  const rng = seededRandom(seed);
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = rng.int(256);
-  return b;
-}
-
-function installSnapshot(meta: SnapshotMeta): InstallSnapshotRequest {
-  return { type: 'install-snapshot', from: A, to: B, term: term(3), snapshot: meta };
-}
 
 async function pair(
   bytes: Buffer,
@@ -58,9 +47,9 @@ async function pair(
 
 describe('snapshot streaming', () => {
   it('streams a few MB and delivers install-snapshot only after commit', async () => {
-    const bytes = randomBytes(SNAPSHOT_SIZE_BYTES, 1);
+    const bytes = seededBytes(SNAPSHOT_SIZE_BYTES, 1);
     const { a, b, sinks, opened } = await pair(bytes, () => undefined);
-    const message = installSnapshot(sampleSnapshotMeta);
+    const message = installSnapshotRequest(sampleSnapshotMeta);
     a.transport.send(message);
     // Sent again while streaming: one stream per peer, the duplicate is ignored.
     a.transport.send(message);
@@ -74,7 +63,7 @@ describe('snapshot streaming', () => {
   });
 
   it('resumes from the received offset after the connection is killed mid-stream', async () => {
-    const bytes = randomBytes(SNAPSHOT_SIZE_BYTES, 2);
+    const bytes = seededBytes(SNAPSHOT_SIZE_BYTES, 2);
     let killed = false;
     const kill: { run?: () => void } = {};
     const { a, b, proxy, sinks } = await pair(bytes, (_sink, offset) => {
@@ -88,7 +77,7 @@ describe('snapshot streaming', () => {
       proxy.killAll();
       b.transport.disconnect(A, 'test: connection killed mid-stream');
     };
-    const message = installSnapshot({ ...sampleSnapshotMeta, index: index(500) });
+    const message = installSnapshotRequest({ ...sampleSnapshotMeta, index: index(500) });
     a.transport.send(message);
     await waitFor('install-snapshot delivered after resume', () => b.received.length === 1, 15_000);
     assert.ok(killed, 'the connection was killed mid-stream');
@@ -109,17 +98,17 @@ describe('snapshot streaming', () => {
   });
 
   it('a newer snapshot waits for the current stream, which survives a dropped connection and is delivered once', async () => {
-    const bytes = randomBytes(1024 * 1024, 3);
+    const bytes = seededBytes(1024 * 1024, 3);
     let stall: (() => void) | undefined;
     const { a, b, sinks } = await pair(bytes, (sink, offset) => {
       // Hold the first stream after its first chunk until the test lets it go.
       if (sinks.indexOf(sink) === 0 && offset === CHUNK_BYTES) return new Promise<void>((r) => (stall = r));
       return undefined;
     });
-    a.transport.send(installSnapshot({ ...sampleSnapshotMeta, index: index(10) }));
+    a.transport.send(installSnapshotRequest({ ...sampleSnapshotMeta, index: index(10) }));
     await waitFor('first stream stalls', () => stall !== undefined);
     a.transport.disconnect(B, 'test: drop the stalled stream');
-    a.transport.send(installSnapshot({ ...sampleSnapshotMeta, index: index(20) }));
+    a.transport.send(installSnapshotRequest({ ...sampleSnapshotMeta, index: index(20) }));
     stall?.();
     await waitFor('both snapshots delivered', () => b.received.length >= 2, 10_000);
     await waitFor('sender finished', () => a.transport.stats(B)?.snapshotInProgress === false);

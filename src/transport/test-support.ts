@@ -1,5 +1,5 @@
 // Shared by this module's tests: a seeded random source and sample messages of every type.
-import type { Entry, Message, NodeId, SnapshotMeta } from '../raft/types.js';
+import type { Entry, InstallSnapshotRequest, Message, NodeId, SnapshotMeta } from '../raft/types.js';
 import { index, nodeId, term } from '../raft/types.js';
 import type { PeerTransportOptions } from './transport.js';
 import { PeerTransport } from './transport.js';
@@ -19,6 +19,19 @@ export function seededRandom(seed: number): { next(): number; int(maxExclusive: 
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   return { next, int: (maxExclusive) => Math.floor(next() * maxExclusive) };
+}
+
+/** `n` reproducible pseudo-random bytes. */
+export function seededBytes(n: number, seed: number): Buffer {
+  const rng = seededRandom(seed);
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = rng.int(256);
+  return b;
+}
+
+/** The InstallSnapshot request A sends B for `meta`. */
+export function installSnapshotRequest(meta: SnapshotMeta): InstallSnapshotRequest {
+  return { type: 'install-snapshot', from: A, to: B, term: term(3), snapshot: meta };
 }
 
 export const A = nodeId('node-a');
