@@ -66,6 +66,15 @@ describe('operator: scale-down', () => {
   let cluster: TestCluster;
   let fleet: OperatorFleet;
 
+  /** One member left, as the spec says, with every acknowledged write, and the removed claims gone. */
+  async function assertShrunkToOne(name: string, written: Map<string, string>): Promise<void> {
+    const done = await waitConverged(cluster, NS, name, 1);
+    assertStatusMatches(done.status, done.nodes, name, 1);
+    await assertData(cluster, NS, podNames(name, 1), written);
+    await waitFor('the removed members’ claims to be deleted', CONVERGE_TIMEOUT_MS, async () =>
+      (await claimsOf(cluster, NS, name)).join() === `data-${name}-0` ? true : undefined,
+    );
+  }
 
   before(async () => {
     cluster = await startClusterWithCrd(NS);
@@ -108,12 +117,7 @@ describe('operator: scale-down', () => {
     assert.ok(killedAfter.length >= 4, `the acting operator was killed after (nearly) every step: ${killedAfter.join(', ')}`);
     assert.ok(acked > 0, 'writes were acknowledged during the change');
 
-    const done = await waitConverged(cluster, NS, name, 1);
-    assertStatusMatches(done.status, done.nodes, name, 1);
-    await assertData(cluster, NS, podNames(name, 1), written);
-    await waitFor('the removed members’ claims to be deleted', CONVERGE_TIMEOUT_MS, async () =>
-      (await claimsOf(cluster, NS, name)).join() === `data-${name}-0` ? true : undefined,
-    );
+    await assertShrunkToOne(name, written);
   });
 
   test('3 → 1 with the leader removed first, the acting operator killed in the middle of every step', async () => {
@@ -145,12 +149,7 @@ describe('operator: scale-down', () => {
     assert.ok(!added.includes('AddingLearner') && !added.includes('ReplacingLostMember'), `nothing was added or replaced: ${added.join(', ')}`);
     assert.ok(acked > 0, 'writes were acknowledged during the change');
 
-    const done = await waitConverged(cluster, NS, name, 1);
-    assertStatusMatches(done.status, done.nodes, name, 1);
-    await assertData(cluster, NS, podNames(name, 1), written);
-    await waitFor('the removed members’ claims to be deleted', CONVERGE_TIMEOUT_MS, async () =>
-      (await claimsOf(cluster, NS, name)).join() === `data-${name}-0` ? true : undefined,
-    );
+    await assertShrunkToOne(name, written);
   });
 
   test('pvcRetention: Retain keeps the removed member’s claim; scaled up again (operator killed after every step), it re-joins on its old volume', async () => {
