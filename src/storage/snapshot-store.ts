@@ -23,8 +23,6 @@
 //   offset 28  u16      format version (SNAPSHOT_FORMAT_VERSION)
 //   offset 30  u16      reserved, 0
 //   offset 32  metadata JSON {index, term, membership}, then the body
-import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { assert } from '../raft/assert.js';
@@ -33,7 +31,10 @@ import { index as toIndex, term as toTerm } from '../raft/types.js';
 import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_MAX_BYTES, SNAPSHOT_SYNC_INTERVAL_BYTES, SNAPSHOTS_RETAINED_COUNT } from './constants.js';
 import { crc32c } from './crc32c.js';
 import { SnapshotCorruptionError, StorageError } from './errors.js';
-import { fsyncDir, isErrnoCode, unlinkDurable } from './fs-durable.js';
+import type { StorageFileHandle, StorageFs } from './fs.js';
+import { isErrnoCode } from './fs.js';
+import { unlinkDurable } from './fs-durable.js';
+import { nodeFs } from './node-fs.js';
 import { parseMembership } from './wal-record.js';
 
 const MAGIC = Buffer.from('KRSNAPv1', 'latin1');
@@ -96,11 +97,6 @@ export interface SnapshotFile {
 /** What identifies one version of a file: a rewrite or a truncation changes it. */
 type FileIdentity = string;
 
-async function identityOf(file: string | FileHandle): Promise<FileIdentity> {
-  const st = typeof file === 'string' ? await stat(file, { bigint: true }) : await file.stat({ bigint: true });
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
-}
-
 /**
  * Flushes a file being written every SNAPSHOT_SYNC_INTERVAL_BYTES, one fdatasync at a time, in
  * the background. A failed flush is reported by the next write or by finish().
@@ -109,7 +105,7 @@ class SyncBehind {
   private unsynced = 0;
   private inFlight: Promise<void> | undefined;
   private failure: unknown;
-  constructor(private readonly fh: FileHandle) {}
+  constructor(private readonly fh: StorageFileHandle) {}
 
   wrote(bytes: number): void {
     if (this.failure !== undefined) throw this.failure;
@@ -138,27 +134,30 @@ export class SnapshotStore {
   // Files committed here, with the identity they had then: their bodies need no re-check.
   private readonly verified = new Map<string, FileIdentity>();
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    private readonly fs: StorageFs,
+    readonly dir: string,
+  ) {}
 
   /** Opens the store in `dir`, deleting temp files a crash left behind; returns what it cleaned. */
-  static async open(dir: string): Promise<{ store: SnapshotStore; notes: string[] }> {
-    await mkdir(dir, { recursive: true });
+  static async open(dir: string, fs: StorageFs = nodeFs): Promise<{ store: SnapshotStore; notes: string[] }> {
+    await fs.mkdirp(dir);
     const notes: string[] = [];
-    for (const name of await readdir(dir)) {
+    for (const name of await fs.readdir(dir)) {
       if (!name.endsWith('.tmp')) continue;
-      await unlinkDurable(join(dir, name));
+      await unlinkDurable(fs, join(dir, name));
       notes.push(`deleted ${join(dir, name)}, a snapshot whose write a crash interrupted`);
     }
-    return { store: new SnapshotStore(dir), notes };
+    return { store: new SnapshotStore(fs, dir), notes };
   }
 
   /** Starts writing a snapshot of this node's state machine at `meta`. */
   async create(meta: SnapshotMeta): Promise<SnapshotWriter> {
     const final = join(this.dir, snapshotFileName(meta));
     const temp = `${final}.tmp`;
-    const fh = await open(temp, 'w');
+    const fh = await this.fs.open(temp, 'w');
     const metaBytes = encodeMeta(meta);
-    await writeAll(fh, encodeHeader(metaBytes, 0, 0), 0);
+    await fh.write(encodeHeader(metaBytes, 0, 0), 0);
     let sizeBytes = 0;
     let crc = 0;
     let done = false;
@@ -167,7 +166,7 @@ export class SnapshotStore {
     return {
       write: async (chunk) => {
         assert(!done, 'write after commit or abort');
-        await writeAll(fh, chunk, headerBytes + sizeBytes);
+        await fh.write(chunk, headerBytes + sizeBytes);
         crc = crc32c(chunk, crc);
         sizeBytes += chunk.length;
         flusher.wrote(chunk.length);
@@ -176,13 +175,13 @@ export class SnapshotStore {
         assert(!done, 'commit after commit or abort');
         done = true;
         // The header is rewritten with the body's size and checksum before the fsync that precedes the rename.
-        await writeAll(fh, encodeHeader(metaBytes, sizeBytes, crc), 0);
+        await fh.write(encodeHeader(metaBytes, sizeBytes, crc), 0);
         await flusher.settle();
         await fh.sync();
         await fh.close();
-        await rename(temp, final);
-        await fsyncDir(this.dir);
-        this.verified.set(final, await identityOf(final));
+        await this.fs.rename(temp, final);
+        await this.fs.fsyncDir(this.dir);
+        this.verified.set(final, (await this.fs.stat(final)).identity);
         return { meta, sizeBytes, bodyCrc32c: crc, file: final };
       },
       abort: async () => {
@@ -190,7 +189,7 @@ export class SnapshotStore {
         done = true;
         await flusher.settle().catch(() => undefined);
         await fh.close();
-        await unlinkDurable(temp);
+        await unlinkDurable(this.fs, temp);
       },
     };
   }
@@ -205,8 +204,8 @@ export class SnapshotStore {
     const { meta, sizeBytes, bodyCrc32c } = announced;
     assert(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0, 'snapshot size must be a non-negative safe integer');
     const partName = `${hex16(meta.index)}-${hex16(meta.term)}-${hex16(sizeBytes)}-${(bodyCrc32c >>> 0).toString(16).padStart(8, '0')}.part`;
-    for (const name of await readdir(this.dir)) {
-      if (PART_NAME.test(name) && name !== partName) await unlinkDurable(join(this.dir, name));
+    for (const name of await this.fs.readdir(this.dir)) {
+      if (PART_NAME.test(name) && name !== partName) await unlinkDurable(this.fs, join(this.dir, name));
     }
     const part = join(this.dir, partName);
     const final = join(this.dir, snapshotFileName(meta));
@@ -214,15 +213,15 @@ export class SnapshotStore {
     const headerBytes = FIXED_HEADER_BYTES + metaBytes.length;
     let offset = 0;
     let crc = 0;
-    const existing = await stat(part).catch((e: unknown) => (isErrnoCode(e, 'ENOENT') ? undefined : Promise.reject(e)));
-    let fh: FileHandle;
-    if (existing !== undefined && existing.size >= headerBytes && existing.size - headerBytes <= sizeBytes) {
-      fh = await open(part, 'r+');
-      offset = existing.size - headerBytes;
+    const existing = await this.fs.stat(part).catch((e: unknown) => (isErrnoCode(e, 'ENOENT') ? undefined : Promise.reject(e)));
+    let fh: StorageFileHandle;
+    if (existing !== undefined && existing.sizeBytes >= headerBytes && existing.sizeBytes - headerBytes <= sizeBytes) {
+      fh = await this.fs.open(part, 'r+');
+      offset = existing.sizeBytes - headerBytes;
       crc = await checksumRange(fh, headerBytes, offset);
     } else {
-      fh = await open(part, 'w');
-      await writeAll(fh, encodeHeader(metaBytes, sizeBytes, bodyCrc32c), 0);
+      fh = await this.fs.open(part, 'w');
+      await fh.write(encodeHeader(metaBytes, sizeBytes, bodyCrc32c), 0);
     }
     let done = false;
     const flusher = new SyncBehind(fh);
@@ -230,7 +229,7 @@ export class SnapshotStore {
       done = true;
       await flusher.settle().catch(() => undefined);
       await fh.close();
-      await unlinkDurable(part);
+      await unlinkDurable(this.fs, part);
     };
     return {
       get offsetBytes() {
@@ -244,7 +243,7 @@ export class SnapshotStore {
         if (offset + chunk.length > sizeBytes) {
           throw new StorageError('snapshot-incomplete', `snapshot ${final} got more than the announced ${sizeBytes} bytes; the sender must restart the transfer.`);
         }
-        await writeAll(fh, chunk, headerBytes + offset);
+        await fh.write(chunk, headerBytes + offset);
         crc = crc32c(chunk, crc);
         offset += chunk.length;
         flusher.wrote(chunk.length);
@@ -265,9 +264,9 @@ export class SnapshotStore {
         await flusher.settle();
         await fh.sync();
         await fh.close();
-        await rename(part, final);
-        await fsyncDir(this.dir);
-        this.verified.set(final, await identityOf(final));
+        await this.fs.rename(part, final);
+        await this.fs.fsyncDir(this.dir);
+        this.verified.set(final, (await this.fs.stat(final)).identity);
         return { meta, sizeBytes, bodyCrc32c: crc, file: final };
       },
       abort: async () => {
@@ -279,7 +278,7 @@ export class SnapshotStore {
   /** Committed snapshot files by name, newest (highest index, then term) first. Contents unchecked. */
   async list(): Promise<SnapshotFile[]> {
     const out: SnapshotFile[] = [];
-    for (const name of await readdir(this.dir)) {
+    for (const name of await this.fs.readdir(this.dir)) {
       const m = SNAPSHOT_NAME.exec(name);
       if (m !== null) out.push({ index: parseInt(m[1] as string, 16), term: parseInt(m[2] as string, 16), file: join(this.dir, name) });
     }
@@ -289,19 +288,19 @@ export class SnapshotStore {
   /** The newest committed snapshot, checked; undefined when there is none. */
   async openLatest(options: { verifyBody?: boolean } = {}): Promise<SnapshotReader | undefined> {
     const [newest] = await this.list();
-    return newest === undefined ? undefined : openSnapshotFile(newest.file, options.verifyBody ?? true, this.verified);
+    return newest === undefined ? undefined : openSnapshotFile(this.fs, newest.file, options.verifyBody ?? true, this.verified);
   }
 
   /** The committed snapshot at exactly (index, term), checked; undefined when there is none. */
   async open(index: number, term: number, options: { verifyBody?: boolean } = {}): Promise<SnapshotReader | undefined> {
     const found = (await this.list()).find((s) => s.index === index && s.term === term);
-    return found === undefined ? undefined : openSnapshotFile(found.file, options.verifyBody ?? true, this.verified);
+    return found === undefined ? undefined : openSnapshotFile(this.fs, found.file, options.verifyBody ?? true, this.verified);
   }
 
   /** Deletes one committed snapshot file, durably. */
   async remove(file: SnapshotFile): Promise<void> {
     this.verified.delete(file.file);
-    await unlinkDurable(file.file);
+    await unlinkDurable(this.fs, file.file);
   }
 
   /**
@@ -320,8 +319,8 @@ export function snapshotFileName(meta: SnapshotMeta): string {
   return `${hex16(meta.index)}-${hex16(meta.term)}.snap`;
 }
 
-async function openSnapshotFile(file: string, verifyBody: boolean, verified: Map<string, FileIdentity>): Promise<SnapshotReader> {
-  const fh = await open(file, 'r');
+async function openSnapshotFile(fs: StorageFs, file: string, verifyBody: boolean, verified: Map<string, FileIdentity>): Promise<SnapshotReader> {
+  const fh = await fs.open(file, 'r');
   let info: SnapshotInfo;
   let headerBytes: number;
   // Whether this reader's body is known to match its checksum; otherwise chunks() checks it.
@@ -329,7 +328,7 @@ async function openSnapshotFile(file: string, verifyBody: boolean, verified: Map
   try {
     ({ info, headerBytes } = await readHeader(fh, file));
     const known = verified.get(file);
-    if (known !== undefined && known !== (await identityOf(fh))) verified.delete(file);
+    if (known !== undefined && known !== (await fh.stat()).identity) verified.delete(file);
     bodyChecked = verified.has(file);
     if (verifyBody && !bodyChecked) {
       const actual = await checksumRange(fh, headerBytes, info.sizeBytes);
@@ -342,11 +341,11 @@ async function openSnapshotFile(file: string, verifyBody: boolean, verified: Map
   const chunks = async function* (fromOffset = 0, chunkBytes = SNAPSHOT_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
     assert(fromOffset >= 0 && fromOffset <= info.sizeBytes, () => `offset ${fromOffset} outside the snapshot's ${info.sizeBytes} bytes`);
     assert(chunkBytes > 0, 'chunks must not be empty');
-    const reader = await open(file, 'r');
+    const reader = await fs.open(file, 'r');
     const readExactly = async (at: number, length: number): Promise<Buffer> => {
       const buf = Buffer.allocUnsafe(length);
       for (let got = 0; got < length; ) {
-        const { bytesRead } = await reader.read(buf, got, length - got, headerBytes + at + got);
+        const bytesRead = await reader.read(buf, got, length - got, headerBytes + at + got);
         if (bytesRead === 0) throw new SnapshotCorruptionError(file, `file ends at body byte ${at + got} of ${info.sizeBytes}`);
         got += bytesRead;
       }
@@ -381,10 +380,10 @@ async function openSnapshotFile(file: string, verifyBody: boolean, verified: Map
   return { ...info, chunks, stream: (fromOffset = 0) => Readable.from(chunks(fromOffset)) };
 }
 
-async function readHeader(fh: FileHandle, file: string): Promise<{ info: SnapshotInfo; headerBytes: number }> {
-  const { size } = await fh.stat();
+async function readHeader(fh: StorageFileHandle, file: string): Promise<{ info: SnapshotInfo; headerBytes: number }> {
+  const { sizeBytes: size } = await fh.stat();
   const fixed = Buffer.alloc(FIXED_HEADER_BYTES);
-  const { bytesRead } = await fh.read(fixed, 0, FIXED_HEADER_BYTES, 0);
+  const bytesRead = await fh.read(fixed, 0, FIXED_HEADER_BYTES, 0);
   if (bytesRead < FIXED_HEADER_BYTES || !fixed.subarray(0, 8).equals(MAGIC)) throw new SnapshotCorruptionError(file, 'not a snapshot file (bad magic or too short)');
   const metaLength = fixed.readUInt32LE(12);
   if (metaLength > SNAPSHOT_HEADER_MAX_BYTES || FIXED_HEADER_BYTES + metaLength > size) throw new SnapshotCorruptionError(file, `header length ${metaLength} is impossible`);
@@ -434,17 +433,12 @@ function decodeMeta(bytes: Buffer): SnapshotMeta | undefined {
   return parsed === undefined ? undefined : { index: toIndex(index as number), term: toTerm(term as number), membership: parsed };
 }
 
-async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
-}
-
 /** CRC-32C of `length` bytes from `position`, read in chunks. */
-async function checksumRange(fh: FileHandle, position: number, length: number): Promise<number> {
+async function checksumRange(fh: StorageFileHandle, position: number, length: number): Promise<number> {
   const buf = Buffer.allocUnsafe(Math.min(SNAPSHOT_CHUNK_BYTES, Math.max(length, 1)));
   let crc = 0;
   for (let at = 0; at < length; ) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, length - at), position + at);
+    const bytesRead = await fh.read(buf, 0, Math.min(buf.length, length - at), position + at);
     if (bytesRead === 0) break;
     crc = crc32c(buf.subarray(0, bytesRead), crc);
     at += bytesRead;

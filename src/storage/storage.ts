@@ -16,6 +16,8 @@ import { assert } from '../raft/assert.js';
 import type { Entry, HardState, LogIndex, NodeId, SnapshotMeta } from '../raft/types.js';
 import { DataDir } from './data-dir.js';
 import { SnapshotCorruptionError, StorageError } from './errors.js';
+import type { StorageFs } from './fs.js';
+import { nodeFs } from './node-fs.js';
 import { SnapshotStore } from './snapshot-store.js';
 import type { BootState } from './wal-log.js';
 import { openWal } from './wal.js';
@@ -34,6 +36,8 @@ export interface StorageOptions {
   readonly onNote?: (note: string) => void;
   /** Defaults to SEGMENT_SIZE_MAX_BYTES; tests lower it. */
   readonly segmentSizeMaxBytes?: number;
+  /** The file system every file of the data directory is reached through; defaults to the process's (NodeFs). */
+  readonly fs?: StorageFs;
 }
 
 export interface Storage {
@@ -61,7 +65,8 @@ export interface Storage {
 
 /** Opens (creating if empty) the data directory `dir` of node `options.nodeId` and recovers it. */
 export async function openStorage(dir: string, options: StorageOptions): Promise<Storage> {
-  const dataDir = await DataDir.open(dir, { nodeId: options.nodeId, ...(options.clusterId === undefined ? {} : { clusterId: options.clusterId }) });
+  const fs = options.fs ?? nodeFs;
+  const dataDir = await DataDir.open(dir, { nodeId: options.nodeId, ...(options.clusterId === undefined ? {} : { clusterId: options.clusterId }) }, fs);
   const notes: string[] = [];
   const note = (text: string): void => {
     notes.push(text);
@@ -70,10 +75,11 @@ export async function openStorage(dir: string, options: StorageOptions): Promise
   dataDir.notes.forEach(note);
   let wal: Wal | undefined;
   try {
-    const opened = await SnapshotStore.open(join(dataDir.dir, SNAPSHOT_DIR));
+    const opened = await SnapshotStore.open(join(dataDir.dir, SNAPSHOT_DIR), fs);
     const snapshots = opened.store;
     opened.notes.forEach(note);
     const recovered = await openWal(join(dataDir.dir, WAL_DIR), {
+      fs,
       onNote: note,
       ...(options.onFsync === undefined ? {} : { onFsync: options.onFsync }),
       ...(options.segmentSizeMaxBytes === undefined ? {} : { segmentSizeMaxBytes: options.segmentSizeMaxBytes }),

@@ -12,15 +12,15 @@
 //   The process must restart; recovery truncates whatever half-written tail is left.
 // - Segment k+1 is created only after segment k is fsynced, and starts with the hard state and
 //   snapshot marker in effect at that point, so deleting a prefix of segments loses nothing.
-import { mkdir, open, readdir, readFile } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../raft/assert.js';
 import type { Entry, HardState, LogIndex, SnapshotMeta } from '../raft/types.js';
 import { index as toIndex } from '../raft/types.js';
 import { SEGMENT_SIZE_MAX_BYTES } from './constants.js';
 import { StorageError, WalCorruptionError } from './errors.js';
-import { fsyncDir, unlinkDurable } from './fs-durable.js';
+import type { StorageFileHandle, StorageFs } from './fs.js';
+import { unlinkDurable } from './fs-durable.js';
+import { nodeFs } from './node-fs.js';
 import type { BootState } from './wal-log.js';
 import { LogReplay, LogTip } from './wal-log.js';
 import type { WalRecord } from './wal-record.js';
@@ -33,6 +33,8 @@ export interface WalOptions {
   readonly onNote?: (note: string) => void;
   /** Defaults to SEGMENT_SIZE_MAX_BYTES; tests lower it to exercise rollover. */
   readonly segmentSizeMaxBytes?: number;
+  /** The file system; defaults to the process's (NodeFs). */
+  readonly fs?: StorageFs;
 }
 
 export interface SegmentInfo {
@@ -60,28 +62,29 @@ export function segmentFileName(seq: number, firstIndex: number): string {
 
 /** Opens (creating if needed) the WAL in `dir`, recovering its contents. */
 export async function openWal(dir: string, options: WalOptions = {}): Promise<WalOpenResult> {
-  await mkdir(dir, { recursive: true });
+  const fs = options.fs ?? nodeFs;
+  await fs.mkdirp(dir);
   const notes: string[] = [];
   const note = (text: string): void => {
     notes.push(text);
     options.onNote?.(text);
   };
-  const segments = await listSegments(dir);
+  const segments = await listSegments(fs, dir);
   const replay = new LogReplay();
   for (const [k, segment] of segments.entries()) {
-    const size = await replaySegment(segment.path, replay, k === segments.length - 1, note);
+    const size = await replaySegment(fs, segment.path, replay, k === segments.length - 1, note);
     segments[k] = { ...segment, durableBytes: size };
   }
   const boot = replay.finish();
   if (typeof boot === 'string') throw new StorageError('wal-inconsistent', `WAL in ${dir} is inconsistent: ${boot}. Restore the data directory from a backup, or remove it and re-add the node.`);
-  const wal = new Wal(dir, segments, LogTip.fromBoot(boot), options);
+  const wal = new Wal(fs, dir, segments, LogTip.fromBoot(boot), options);
   await wal.openTail();
   return { wal, boot, notes };
 }
 
-async function listSegments(dir: string): Promise<MutableSegment[]> {
+async function listSegments(fs: StorageFs, dir: string): Promise<MutableSegment[]> {
   const segments: MutableSegment[] = [];
-  for (const name of await readdir(dir)) {
+  for (const name of await fs.readdir(dir)) {
     const m = SEGMENT_NAME.exec(name);
     if (m === null) continue;
     segments.push({ seq: parseInt(m[1] as string, 16), firstIndex: toIndex(parseInt(m[2] as string, 16)), path: join(dir, name), durableBytes: 0 });
@@ -101,8 +104,8 @@ async function listSegments(dir: string): Promise<MutableSegment[]> {
 }
 
 /** Replays one segment; returns its valid length. Repairs a torn tail of the last segment, refuses any other damage. */
-async function replaySegment(path: string, replay: LogReplay, isLast: boolean, note: (text: string) => void): Promise<number> {
-  const buf = await readFile(path);
+async function replaySegment(fs: StorageFs, path: string, replay: LogReplay, isLast: boolean, note: (text: string) => void): Promise<number> {
+  const buf = await fs.readFile(path);
   let offset = 0;
   while (offset < buf.length) {
     const result = decodeRecordAt(buf, offset);
@@ -115,7 +118,7 @@ async function replaySegment(path: string, replay: LogReplay, isLast: boolean, n
       continue;
     }
     if (!isLast || validRecordAfter(buf, offset + 1)) throw new WalCorruptionError(path, offset, result.reason);
-    const fh = await open(path, 'r+');
+    const fh = await fs.open(path, 'r+');
     try {
       await fh.truncate(offset);
       await fh.datasync();
@@ -145,7 +148,7 @@ interface MutableSegment {
 
 interface OpenSegment {
   readonly info: MutableSegment;
-  readonly fh: FileHandle;
+  readonly fh: StorageFileHandle;
   /** Bytes written (durable or not). */
   sizeBytes: number;
   /** Records written after the segment header; rollover waits for at least one so that huge records cannot loop. */
@@ -176,6 +179,7 @@ export class Wal {
 
   /** Use openWal(). */
   constructor(
+    private readonly fs: StorageFs,
     private readonly dir: string,
     private readonly segmentList: MutableSegment[],
     tip: LogTip,
@@ -195,7 +199,7 @@ export class Wal {
       this.current = await this.createSegment(1, toIndex(this.written.lastIndex + 1));
       return;
     }
-    const fh = await open(last.path, 'a');
+    const fh = await this.fs.open(last.path, 'a');
     // Count the existing body as records: a reopened segment may roll over at once.
     this.current = { info: last, fh, sizeBytes: last.durableBytes, bodyRecords: last.durableBytes > 0 ? 1 : 0 };
   }
@@ -234,7 +238,7 @@ export class Wal {
       const next = this.segmentList[1] as MutableSegment;
       if (next.firstIndex - 1 > index) break;
       assert(this.current?.info !== oldest, 'the open segment is never deleted');
-      await unlinkDurable(oldest.path);
+      await unlinkDurable(this.fs, oldest.path);
       this.segmentList.shift();
       deleted.push(oldest.path);
     }
@@ -334,9 +338,7 @@ export class Wal {
 
   private async writeAndSync(segment: OpenSegment, buffers: readonly Buffer[]): Promise<void> {
     if (buffers.length > 0) {
-      const data = buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers);
-      let done = 0;
-      while (done < data.length) done += (await segment.fh.write(data, done, data.length - done)).bytesWritten;
+      await segment.fh.append(buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers));
     }
     const started = process.hrtime.bigint();
     await segment.fh.datasync();
@@ -347,9 +349,9 @@ export class Wal {
   /** Creates an empty segment and makes its directory entry durable before anything is written to it. */
   private async createSegment(seq: number, firstIndex: LogIndex): Promise<OpenSegment> {
     const info: MutableSegment = { seq, firstIndex, path: join(this.dir, segmentFileName(seq, firstIndex)), durableBytes: 0 };
-    const fh = await open(info.path, 'ax');
+    const fh = await this.fs.open(info.path, 'ax');
     try {
-      await fsyncDir(this.dir);
+      await this.fs.fsyncDir(this.dir);
     } catch (e) {
       await fh.close();
       throw e;
