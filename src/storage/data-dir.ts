@@ -4,14 +4,14 @@
 //   acknowledge with someone else's log.
 // - The lock (StorageFs.acquireDirLock; in production the LOCK file of process-lock.ts) keeps a
 //   second process off the directory while this one runs.
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { NodeId } from '../raft/types.js';
 import { nodeId as toNodeId } from '../raft/types.js';
 import { DATA_DIR_FORMAT_VERSION } from './constants.js';
 import { DataDirMismatchError, StorageError } from './errors.js';
 import type { StorageFs } from './fs.js';
 import { isErrnoCode } from './fs.js';
-import { writeFileAtomic } from './fs-durable.js';
+import { mkdirDurable, writeFileAtomic } from './fs-durable.js';
 import { nodeFs } from './node-fs.js';
 import { LOCK_FILE } from './process-lock.js';
 
@@ -41,7 +41,7 @@ export class DataDir {
    * omitted when not yet known; a stored one is then kept and reported in `identity`.
    */
   static async open(dir: string, expected: { nodeId: NodeId; clusterId?: string }, fs: StorageFs = nodeFs): Promise<DataDir> {
-    await fs.mkdirp(dir);
+    await mkdirDurable(fs, dir);
     const canonical = await fs.realpath(dir);
     const notes = await fs.acquireDirLock(canonical);
     try {
@@ -92,6 +92,9 @@ async function loadOrCreateIdentity(fs: StorageFs, dir: string, expected: { node
     }
     const identity: DataDirIdentity = { formatVersion: DATA_DIR_FORMAT_VERSION, nodeId: expected.nodeId, clusterId: expected.clusterId };
     await writeIdentity(fs, dir, identity);
+    // A new data dir: its own entry may still be volatile if the process that created it died
+    // before mkdirDurable's fsync. Every later write assumes the directory itself is durable.
+    await fs.fsyncDir(dirname(dir));
     return identity;
   }
   const stored = parseIdentity(text);

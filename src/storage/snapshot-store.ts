@@ -33,7 +33,7 @@ import { crc32c } from './crc32c.js';
 import { SnapshotCorruptionError, StorageError } from './errors.js';
 import type { StorageFileHandle, StorageFs } from './fs.js';
 import { isErrnoCode } from './fs.js';
-import { unlinkDurable } from './fs-durable.js';
+import { mkdirDurable, unlinkDurable } from './fs-durable.js';
 import { nodeFs } from './node-fs.js';
 import { parseMembership } from './wal-record.js';
 
@@ -141,7 +141,7 @@ export class SnapshotStore {
 
   /** Opens the store in `dir`, deleting temp files a crash left behind; returns what it cleaned. */
   static async open(dir: string, fs: StorageFs = nodeFs): Promise<{ store: SnapshotStore; notes: string[] }> {
-    await fs.mkdirp(dir);
+    await mkdirDurable(fs, dir);
     const notes: string[] = [];
     for (const name of await fs.readdir(dir)) {
       if (!name.endsWith('.tmp')) continue;

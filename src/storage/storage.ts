@@ -85,6 +85,8 @@ export async function openStorage(dir: string, options: StorageOptions): Promise
       ...(options.segmentSizeMaxBytes === undefined ? {} : { segmentSizeMaxBytes: options.segmentSizeMaxBytes }),
     });
     wal = recovered.wal;
+    // snap/ and wal/ may have been created by a process that died before fsyncing their entries.
+    await fs.fsyncDir(dataDir.dir);
     await reconcileSnapshots(snapshots, recovered.boot.snapshot, note);
     return new DurableStorage(dataDir, snapshots, recovered.wal, recovered.boot, notes);
   } catch (e) {

@@ -19,7 +19,7 @@ import { index as toIndex } from '../raft/types.js';
 import { SEGMENT_SIZE_MAX_BYTES } from './constants.js';
 import { StorageError, WalCorruptionError } from './errors.js';
 import type { StorageFileHandle, StorageFs } from './fs.js';
-import { unlinkDurable } from './fs-durable.js';
+import { mkdirDurable, unlinkDurable } from './fs-durable.js';
 import { nodeFs } from './node-fs.js';
 import type { BootState } from './wal-log.js';
 import { LogReplay, LogTip } from './wal-log.js';
@@ -63,7 +63,7 @@ export function segmentFileName(seq: number, firstIndex: number): string {
 /** Opens (creating if needed) the WAL in `dir`, recovering its contents. */
 export async function openWal(dir: string, options: WalOptions = {}): Promise<WalOpenResult> {
   const fs = options.fs ?? nodeFs;
-  await fs.mkdirp(dir);
+  await mkdirDurable(fs, dir);
   const notes: string[] = [];
   const note = (text: string): void => {
     notes.push(text);
@@ -199,6 +199,9 @@ export class Wal {
       this.current = await this.createSegment(1, toIndex(this.written.lastIndex + 1));
       return;
     }
+    // The segment's entry may be volatile still: its creator may have died between creating it
+    // and fsyncing the directory. Appends acknowledged from now on must not depend on that.
+    await this.fs.fsyncDir(this.dir);
     const fh = await this.fs.open(last.path, 'a');
     // Count the existing body as records: a reopened segment may roll over at once.
     this.current = { info: last, fh, sizeBytes: last.durableBytes, bodyRecords: last.durableBytes > 0 ? 1 : 0 };
