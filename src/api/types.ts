@@ -35,8 +35,28 @@ export interface NodeStatus {
   readonly snapshotSizeBytes: number;
   /** The index of an appended but uncommitted configuration, or 0. */
   readonly pendingMembershipIndex: number;
-  /** matchIndex: known on the leader (and for the node itself), null elsewhere. */
-  readonly members: readonly (MemberInfo & { readonly matchIndex: number | null })[];
+  /** This node's Raft timing: a leader heartbeats every heartbeatIntervalMs; see MemberStatus.active. */
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMs: number;
+  readonly members: readonly MemberStatus[];
+}
+
+/**
+ * A member as this node knows it. matchIndex: known on the leader (and for the node itself), null
+ * elsewhere; lastContactMs, lagEntries and active: known on the leader only, null elsewhere.
+ */
+export interface MemberStatus extends MemberInfo {
+  readonly matchIndex: number | null;
+  /** Milliseconds since the leader last received a message from this member (0 for the leader itself); null if never. */
+  readonly lastContactMs: number | null;
+  /** Entries of the leader's log this member is not known to hold: leader's lastIndex − matchIndex. */
+  readonly lagEntries: number | null;
+  /**
+   * The leader heard from this member within the last election timeout (the core's check-quorum
+   * counts it), or it is the leader itself, or the leader was elected less than an election timeout
+   * ago and presumes it alive, as the core does. `false` is the moment the leader "notices" a member down.
+   */
+  readonly active: boolean | null;
 }
 
 /** GET /v1/members */
@@ -61,4 +81,70 @@ export interface DigestResult {
 /** The body of every error response. */
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string; readonly leader?: string };
+}
+
+/** An error as the API reports it (ErrorBody.error). */
+export type ErrorDetail = ErrorBody['error'];
+
+/**
+ * GET /v1/cluster: this node's own status and the leader's (asked over the peer transport when this
+ * node does not lead), so any node can show the cluster as its leader sees it.
+ */
+export interface ClusterView {
+  readonly node: NodeStatus;
+  /** The leader's own status; null when no leader is known or it did not answer (leaderError says which). */
+  readonly leader: NodeStatus | null;
+  readonly leaderError: ErrorDetail | null;
+  /** The leader's commit index minus this node's applied index (0 at least); null without the leader's status. */
+  readonly behindEntries: number | null;
+  /** behindEntries is within the readiness threshold (the same rule as GET /readyz); null without a leader. */
+  readonly caughtUp: boolean | null;
+}
+
+/** GET /v1/cluster/members: each member of this node's configuration, asked for its own status. */
+export interface MemberReports {
+  readonly members: readonly MemberReport[];
+}
+
+export interface MemberReport {
+  readonly id: string;
+  /** The member's own GET /v1/status; null when it did not answer in time (error says why). */
+  readonly status: NodeStatus | null;
+  readonly error: ErrorDetail | null;
+}
+
+/** What a node saw happen, in GET /v1/events. */
+export type NodeEventBody =
+  /** A leader (or a new term of the same one) became known; previous: the last leader this node knew, if any. */
+  | { readonly kind: 'leader-changed'; readonly leader: string; readonly previous: string | null }
+  /** An empty node received its first configuration: it joined a cluster with these members. */
+  | { readonly kind: 'configuration-received'; readonly members: readonly MemberInfo[] }
+  | { readonly kind: 'member-added'; readonly member: string; readonly address: string; readonly role: MemberRole }
+  | { readonly kind: 'member-promoted'; readonly member: string }
+  | { readonly kind: 'member-removed'; readonly member: string }
+  | { readonly kind: 'member-address-changed'; readonly member: string; readonly address: string }
+  /** This node wrote a snapshot of its state machine at `index`. */
+  | { readonly kind: 'snapshot-taken'; readonly index: number; readonly sizeBytes: number }
+  /** This node installed a snapshot at `index` received from the leader. */
+  | { readonly kind: 'snapshot-installed'; readonly index: number; readonly sizeBytes: number };
+
+export type NodeEventKind = NodeEventBody['kind'];
+
+export type NodeEvent = NodeEventBody & {
+  /** Increases by one per event this node recorded since it started. */
+  readonly seq: number;
+  /** When this node saw it: ISO-8601, UTC. */
+  readonly at: string;
+  /** This node's term at the time. */
+  readonly term: number;
+};
+
+/** GET /v1/events[?after=<seq>] */
+export interface EventsView {
+  /** Oldest first; only events with seq > after. */
+  readonly events: readonly NodeEvent[];
+  /** How many events the node keeps; older ones are dropped. */
+  readonly capacity: number;
+  /** The seq of the newest event (0: none yet). Below a reader's `after`, the node restarted: read again from 0. */
+  readonly latestSeq: number;
 }

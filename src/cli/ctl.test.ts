@@ -97,9 +97,11 @@ describe('ctl output', () => {
       snapshotIndex: 0,
       snapshotSizeBytes: 0,
       pendingMembershipIndex: 0,
+      heartbeatIntervalMs: 100,
+      electionTimeoutMs: 1000,
       members: [
-        { id: 'node-1', address: '127.0.0.1:7001', role: 'voter', matchIndex: 11 },
-        { id: 'node-2', address: '127.0.0.1:7002', role: 'learner', matchIndex: null },
+        { id: 'node-1', address: '127.0.0.1:7001', role: 'voter', matchIndex: 11, lastContactMs: 0, lagEntries: 0, active: true },
+        { id: 'node-2', address: '127.0.0.1:7002', role: 'learner', matchIndex: null, lastContactMs: null, lagEntries: null, active: false },
       ],
     });
     assert.match(text, /^id\s+node-1$/m);

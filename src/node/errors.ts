@@ -19,6 +19,8 @@ export type NodeErrorCode =
   | 'read-dropped'
   /** The leader could not be reached to forward the request. */
   | 'leader-unreachable'
+  /** A member asked for its status over the peer transport did not answer (GET /v1/cluster/members). */
+  | 'member-unreachable'
   | 'shutting-down'
   | 'timeout'
   | 'internal';
@@ -61,6 +63,7 @@ export function httpStatus(code: NodeErrorCode): number {
     case 'proposal-dropped':
     case 'read-dropped':
     case 'leader-unreachable':
+    case 'member-unreachable':
     case 'shutting-down':
       return 503;
     case 'maybe-committed':
@@ -77,7 +80,7 @@ const NODE_ERROR_CODES: ReadonlySet<string> = new Set<NodeErrorCode>([
   'not-leader', 'transfer-in-progress', 'membership-change-pending', 'unknown-member', 'member-exists', 'wrong-role',
   'learner-not-caught-up', 'quorum-would-be-lost', 'too-many-uncommitted', 'invalid-argument', 'bad-request', 'too-large',
   'not-found', 'unauthorized', 'already-initialized', 'not-initialized', 'maybe-committed', 'proposal-dropped', 'read-dropped',
-  'leader-unreachable', 'shutting-down', 'timeout', 'internal',
+  'leader-unreachable', 'member-unreachable', 'shutting-down', 'timeout', 'internal',
 ]);
 
 export function isNodeErrorCode(s: string): s is NodeErrorCode {

@@ -7,6 +7,7 @@ import { isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
 import { NODE_ID_RULE, isValidNodeId } from '../config/node-config.js';
 import { LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError } from './errors.js';
+import { mountClusterPage, type ClusterPageApi } from './http-cluster.js';
 import { checkKey, errorReply, expectKind, parseConsistency, parseRequestId } from './http-params.js';
 import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
 import type { Consistency, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
@@ -31,6 +32,8 @@ export interface NodeApi {
   /** Ready: a member that has caught up, or an empty node waiting to be added. */
   readiness(): { ready: boolean; reason: string };
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The cluster page and the JSON it reads (http-cluster.ts); absent in tests that do not need it. */
+  readonly clusterPage?: ClusterPageApi;
 }
 
 function sendError(res: Response, servedBy: string, e: unknown): void {
@@ -302,6 +305,9 @@ export function createHttpApp(node: NodeApi): express.Express {
       res.type(m.contentType).send(m.body);
     }),
   );
+
+  // ---- the cluster page (read-only)
+  if (node.clusterPage !== undefined) mountClusterPage(app, node.id, node.clusterPage);
 
   app.use((req: Request, res: Response) => {
     sendError(res, node.id, new NodeError('not-found', `no route for ${req.method} ${req.path}; see GET /v1/status and the API reference`));

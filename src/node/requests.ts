@@ -22,7 +22,9 @@ export type NodeRequest =
   | { readonly kind: 'transfer'; readonly to: string }
   /** The original system's join: add as learner, wait until caught up, promote. */
   | { readonly kind: 'join'; readonly id: string; readonly address: string }
-  | { readonly kind: 'leave'; readonly id: string };
+  | { readonly kind: 'leave'; readonly id: string }
+  /** The receiving node's own GET /v1/status (the cluster page asks each member over the peer transport). */
+  | { readonly kind: 'status' };
 
 export type NodeRequestKind = NodeRequest['kind'];
 
@@ -33,7 +35,7 @@ export interface ListItem {
 }
 
 export type { MemberInfo as MemberView } from '../api/types.js';
-import type { MemberInfo as MemberView } from '../api/types.js';
+import type { MemberInfo as MemberView, NodeStatus } from '../api/types.js';
 
 export type NodeResponse =
   | { readonly kind: 'put'; readonly revision: number }
@@ -42,7 +44,8 @@ export type NodeResponse =
   | { readonly kind: 'get'; readonly value: Uint8Array | null; readonly revision: number }
   | { readonly kind: 'list'; readonly items: readonly ListItem[]; readonly more: boolean }
   | { readonly kind: 'membership'; readonly index: number; readonly members: readonly MemberView[] }
-  | { readonly kind: 'transfer'; readonly leader: string };
+  | { readonly kind: 'transfer'; readonly leader: string }
+  | { readonly kind: 'status'; readonly status: NodeStatus };
 
 /** A response together with the node that executed it. */
 export interface Served<T> {
@@ -56,6 +59,8 @@ export function needsLeader(r: NodeRequest): boolean {
     case 'get':
     case 'list':
       return r.consistency === 'linearizable';
+    case 'status':
+      return false;
     default:
       return true;
   }
@@ -138,7 +143,7 @@ export function decodeWire(data: Uint8Array): unknown {
   }
 }
 
-const KINDS: ReadonlySet<string> = new Set<NodeRequestKind>(['put', 'delete', 'cas', 'get', 'list', 'add-learner', 'promote', 'remove', 'transfer', 'join', 'leave']);
+const KINDS: ReadonlySet<string> = new Set<NodeRequestKind>(['put', 'delete', 'cas', 'get', 'list', 'add-learner', 'promote', 'remove', 'transfer', 'join', 'leave', 'status']);
 
 function str(o: Record<string, unknown>, k: string): string {
   const v = o[k];
@@ -205,5 +210,7 @@ export function validateRequest(v: unknown): NodeRequest {
       return { kind: k, id: str(o, 'id') };
     case 'transfer':
       return { kind: k, to: str(o, 'to') };
+    case 'status':
+      return { kind: k };
   }
 }

@@ -3,6 +3,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { formatHostPort } from '../config/host-port.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { KvStateMachine } from '../kv/state-machine.js';
@@ -15,9 +16,13 @@ import { PeerTransport } from '../transport/index.js';
 import { packageVersion } from '../version.js';
 import { RaftDriver } from './driver.js';
 import { NodeError } from './errors.js';
+import { clusterView, memberReports } from './cluster-view.js';
+import { NodeEventLog } from './events.js';
 import { createHttpApp, type NodeApi, type StatusBody } from './http-api.js';
 import { kvFastPath } from './http-fast.js';
 import { NodeMetrics } from './metrics.js';
+import { loadPageAssets } from './page-assets.js';
+import { PeerContact } from './peer-contact.js';
 import type { DriverNetwork, DriverStorage, SnapshotWriter } from './ports.js';
 import { NodeService, membersOf } from './service.js';
 
@@ -89,6 +94,12 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     };
     await refreshSnapshotSize();
 
+    // For the cluster page: what this node saw happen, and when it last heard from each peer.
+    const events = new NodeEventLog();
+    const contact = new PeerContact(config.electionTimeoutMs, () => performance.now());
+    const snapshotEvent = (kind: 'snapshot-taken' | 'snapshot-installed', index: number): void =>
+      events.record({ kind, index, sizeBytes: snapshotSize }, driver?.status().term ?? 0);
+
     const transport = new PeerTransport({
       id,
       secret,
@@ -117,11 +128,15 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     });
     const peerBound = await transport.listen(config.listenPeer.host, config.listenPeer.port);
 
-    const driverStorage = adaptStorage(storage, refreshSnapshotSize, () => snapshotSize);
+    const driverStorage = adaptStorage(storage, refreshSnapshotSize, () => snapshotSize, snapshotEvent);
     const network: DriverNetwork = {
       send: (m) => transport.send(m),
       request: (to, payload, timeoutMs) => transport.request(to, payload, timeoutMs),
-      onMessage: (h) => transport.onMessage(h),
+      onMessage: (h) =>
+        transport.onMessage((m) => {
+          contact.heard(m.from);
+          h(m);
+        }),
       onRequest: (h) => transport.onRequest(h),
     };
 
@@ -181,15 +196,22 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
         .catch((e: unknown) => log.error('cannot record the cluster id', { err: e }))
         .finally(() => (recordingClusterId = false));
     });
+    d.onChange(events.follow(() => d.status()));
+    d.onChange(() => contact.leading(d.status().role === 'leader'));
     d.start();
 
-    const service = new NodeService(id, d, network, log);
+    const timing = { heartbeatIntervalMs: config.heartbeatIntervalMs, electionTimeoutMs: config.electionTimeoutMs };
+    const localStatus = (): StatusBody => statusBody(id, d, storage, snapshotSize, timing, contact);
+    const service = new NodeService(id, d, network, log, localStatus);
+    const viewSource = { localStatus, memberStatus: (m: NodeId, timeoutMs: number) => service.memberStatus(m, timeoutMs), caughtUpLagEntriesMax: READY_LAG_ENTRIES_MAX };
+    const pageAssets = loadPageAssets();
+    if (pageAssets === undefined) log.warn('the cluster page is not built: GET / answers 404; run `npm run build`');
     let live = true;
     const api: NodeApi = {
       id,
       adminToken: config.adminToken?.reveal(),
       execute: (req) => service.execute(req),
-      status: () => statusBody(id, d, storage, snapshotSize),
+      status: localStatus,
       digest: () => ({ index: sm.appliedIndex, digest: sm.digest() }),
       bootstrap: async () => {
         const s = d.status();
@@ -204,6 +226,12 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       isLive: () => live,
       readiness: () => readiness(id, d),
       metrics: async () => ({ contentType: nodeMetrics.registry.contentType, body: await nodeMetrics.registry.metrics() }),
+      clusterPage: {
+        cluster: () => clusterView(viewSource),
+        members: () => memberReports(viewSource),
+        events: (after) => ({ events: events.after(after), capacity: events.capacity, latestSeq: events.latestSeq }),
+        assets: pageAssets,
+      },
     };
     const app = createHttpApp(api);
     const fast = kvFastPath(api);
@@ -221,7 +249,7 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     const apiBound = server.address() as AddressInfo;
     const apiAddress = `${apiBound.address.includes(':') ? `[${apiBound.address}]` : apiBound.address}:${apiBound.port}`;
     const peerAddress = `${peerBound.host}:${peerBound.port}`;
-    log.info('node started', { api: `http://${apiAddress}`, peer: peerAddress, advertisePeer: advertise, role: d.status().role });
+    log.info('node started', { api: `http://${apiAddress}`, page: `http://${apiAddress}/`, peer: peerAddress, advertisePeer: advertise, role: d.status().role });
 
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
@@ -288,12 +316,18 @@ function readerSource(r: { sizeBytes: number; bodyCrc32c: number; chunks(from?: 
   };
 }
 
-function adaptStorage(storage: Storage, refreshSnapshotSize: () => Promise<void>, snapshotSizeBytes: () => number): DriverStorage {
+function adaptStorage(
+  storage: Storage,
+  refreshSnapshotSize: () => Promise<void>,
+  snapshotSizeBytes: () => number,
+  onSnapshot: (kind: 'snapshot-taken' | 'snapshot-installed', index: number) => void,
+): DriverStorage {
   return {
     append: (entries, hardState) => storage.append(entries, hardState),
     installReceivedSnapshot: async (meta) => {
       await storage.installSnapshot(meta);
       await refreshSnapshotSize();
+      onSnapshot('snapshot-installed', meta.index);
       const r = await storage.snapshots.open(meta.index, meta.term);
       if (r === undefined) throw new Error(`received snapshot at index ${meta.index} vanished`);
       return r.chunks();
@@ -306,6 +340,7 @@ function adaptStorage(storage: Storage, refreshSnapshotSize: () => Promise<void>
         commit: async () => {
           await w.commit();
           await refreshSnapshotSize();
+          onSnapshot('snapshot-taken', meta.index);
         },
         abort: () => w.abort(),
       };
@@ -320,8 +355,16 @@ function nodeState(id: NodeId, d: RaftDriver): StatusBody['state'] {
   return findMember(m, id) === undefined ? 'removed' : 'member';
 }
 
-function statusBody(id: NodeId, d: RaftDriver, storage: Storage, snapshotSize: number): StatusBody {
+function statusBody(
+  id: NodeId,
+  d: RaftDriver,
+  storage: Storage,
+  snapshotSize: number,
+  timing: { readonly heartbeatIntervalMs: number; readonly electionTimeoutMs: number },
+  contact: PeerContact,
+): StatusBody {
   const s = d.status();
+  const leading = s.role === 'leader';
   return {
     id,
     version: packageVersion(),
@@ -337,10 +380,19 @@ function statusBody(id: NodeId, d: RaftDriver, storage: Storage, snapshotSize: n
     snapshotIndex: s.snapshotIndex,
     snapshotSizeBytes: snapshotSize,
     pendingMembershipIndex: s.pendingMembershipIndex,
-    members: membersOf(s.membership).map((m) => ({
-      ...m,
-      matchIndex: m.id === id ? s.lastIndex : s.role === 'leader' ? (s.progress.get(m.id as NodeId)?.match ?? 0) : null,
-    })),
+    ...timing,
+    members: membersOf(s.membership).map((m) => {
+      const self = m.id === id;
+      const matchIndex = self ? s.lastIndex : leading ? (s.progress.get(m.id as NodeId)?.match ?? 0) : null;
+      const c = leading && !self ? contact.of(m.id as NodeId) : undefined;
+      return {
+        ...m,
+        matchIndex,
+        lastContactMs: !leading ? null : self ? 0 : (c?.lastContactMs ?? null),
+        lagEntries: leading && matchIndex !== null ? Math.max(0, s.lastIndex - matchIndex) : null,
+        active: !leading ? null : self ? true : (c?.active ?? false),
+      };
+    }),
   };
 }
 

@@ -1,6 +1,7 @@
 // What a node does with a NodeRequest: run it here when this node may (the leader, or a
 // serializable read), or forward it to the leader over the peer transport and relay the answer.
 // A forwarded request is executed by the leader only; it is never forwarded a second time.
+import type { NodeStatus } from '../api/types.js';
 import { encodeCommand, type Command, type RequestId } from '../kv/command.js';
 import type { ApplyResult } from '../kv/state-machine.js';
 import { assertNever } from '../raft/assert.js';
@@ -39,8 +40,25 @@ export class NodeService {
     private readonly driver: RaftDriver,
     private readonly network: DriverNetwork,
     private readonly log: Logger,
+    /** This node's own GET /v1/status, for peers that ask (kind 'status'). */
+    private readonly localStatus: () => NodeStatus,
   ) {
     network.onRequest((from, payload) => this.serveForwarded(from, payload));
+  }
+
+  /** Another member's own status, asked over the peer transport (this node's: locally). */
+  async memberStatus(id: NodeId, timeoutMs: number): Promise<NodeStatus> {
+    if (id === this.id) return this.localStatus();
+    let reply: Uint8Array;
+    try {
+      reply = await this.network.request(id, encodeWire({ kind: 'status' } satisfies NodeRequest), timeoutMs);
+    } catch (e) {
+      throw new NodeError('member-unreachable', `${id} did not answer: ${(e as Error).message}`);
+    }
+    const served = this.decodeReply(reply, id);
+    const r = served.result;
+    if (r.kind !== 'status' || !isNodeStatus(r.status)) throw new NodeError('internal', `${id} answered a status request with something else`);
+    return r.status;
   }
 
   /** Runs a client or admin request here or on the leader. */
@@ -82,11 +100,15 @@ export class NodeService {
         leader,
       );
     }
+    return this.decodeReply(reply, leader);
+  }
+
+  private decodeReply(reply: Uint8Array, from: NodeId): Served<NodeResponse> {
     const decoded = decodeWire(reply) as { ok?: unknown; servedBy?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; leader?: unknown } };
     if (decoded.ok === true && typeof decoded.servedBy === 'string') return { servedBy: decoded.servedBy, result: decoded.result as NodeResponse };
     const err = decoded.error ?? {};
     const code = typeof err.code === 'string' && isNodeErrorCode(err.code) ? err.code : 'internal';
-    throw new NodeError(code, typeof err.message === 'string' ? err.message : 'the leader failed the request', typeof err.leader === 'string' ? err.leader : undefined);
+    throw new NodeError(code, typeof err.message === 'string' ? err.message : `${from} failed the request`, typeof err.leader === 'string' ? err.leader : undefined);
   }
 
   private async serveForwarded(from: NodeId, payload: Uint8Array): Promise<Uint8Array> {
@@ -115,6 +137,8 @@ export class NodeService {
         const r = sm.list(req.prefix, req.limit);
         return { kind: 'list', items: r.entries.map((e) => ({ key: e.key, value: e.value, revision: e.revision })), more: r.more };
       }
+      case 'status':
+        return { kind: 'status', status: this.localStatus() };
       default:
         throw new NodeError('internal', `${req.kind} is not a local read`);
     }
@@ -146,6 +170,8 @@ export class NodeService {
         return this.join(req.id as NodeId, req.address);
       case 'leave':
         return this.changeMembership({ kind: 'remove', id: req.id as NodeId });
+      case 'status':
+        return this.readLocal(req);
       default:
         return assertNever(req, 'request');
     }
@@ -224,6 +250,14 @@ function toResponse(r: { result: ApplyResult; index: number }): NodeResponse {
 
 export function membersOf(m: Membership): MemberView[] {
   return m.members.map((x) => ({ id: x.id, address: x.address, role: x.role }));
+}
+
+/** The shape of a status that came from the network, enough for the cluster page to render it safely. */
+function isNodeStatus(v: unknown): v is NodeStatus {
+  if (v === null || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  const numbers = ['term', 'commitIndex', 'appliedIndex', 'lastIndex', 'snapshotIndex', 'snapshotSizeBytes', 'pendingMembershipIndex'];
+  return typeof o.id === 'string' && typeof o.role === 'string' && Array.isArray(o.members) && numbers.every((k) => typeof o[k] === 'number');
 }
 
 function sleep(ms: number): Promise<void> {
