@@ -10,7 +10,8 @@ WORKDIR /src
 # would build before the sources are here; the build runs explicitly below.
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.ui.json tsconfig.ui.build.json ./
+COPY scripts/build-ui.mjs ./scripts/build-ui.mjs
 COPY bin ./bin
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
@@ -23,6 +24,7 @@ WORKDIR /app
 # its data volume.
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
+# dist/src holds the node's compiled code and, in dist/src/ui, the cluster page it serves at GET /.
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/bin ./bin
 # 65532: the conventional "nonroot" uid/gid; numeric so runAsNonRoot can verify it.

@@ -1,6 +1,6 @@
 // Lint rules, including the layer rules of docs/architecture.md:
 // src/raft imports nothing of ours outside src/raft and no Node API;
-// the operator reaches nodes only through its admin client.
+// the operator reaches nodes only through its admin client; the cluster page (src/ui) is browser code.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -61,6 +61,29 @@ export default tseslint.config(
             { group: ['../node/*', '../storage/*', '../transport/*', '../kv/*'], message: 'The operator speaks to nodes only through src/operator/admin-client.ts.' },
           ],
         },
+      ],
+    },
+  },
+  {
+    // The cluster page runs in a browser and is served from src/ui's compiled files only: no Node APIs,
+    // and nothing of ours outside src/ui at run time (the API's wire types are erased, so type imports are fine).
+    files: ['src/ui/**/*.ts'],
+    ignores: ['src/ui/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'src/ui runs in the browser: no Node APIs.' },
+            { regex: '^\\.\\./(?!api/)', message: 'src/ui loads only its own modules in the browser.' },
+            { group: ['../api/*'], allowTypeImports: true, message: 'src/ui may import only types from src/api (they are erased).' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'src/ui runs in the browser.' },
+        { name: 'Buffer', message: 'src/ui runs in the browser.' },
       ],
     },
   },

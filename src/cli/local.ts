@@ -380,6 +380,7 @@ export async function runLocalCommand(argv: readonly string[], io: CliIo, comman
       for (const n of nodes) await former.ensureVoter(n, deadline);
       const { status } = await former.leaderStatus();
       io.out(`local | ready: ${nodes.length} voters, leader ${status.leader ?? '?'}, term ${status.term}\n`);
+      io.out(`local | cluster page: ${nodes[0]?.apiUrl ?? ''}/ (every node serves it, e.g. ${nodes[nodes.length - 1]?.apiUrl ?? ''}/)\n`);
       io.out(`local | try: KUBERAFT_ENDPOINT=${nodes[0]?.apiUrl ?? ''} KUBERAFT_TOKEN_FILE=${tokenFile} kuberaft ctl status\n`);
       await stopped;
     } catch (err) {

@@ -2,7 +2,7 @@
 // (stages, base image, non-root user, what the runtime stage copies, .dockerignore), then the runtime
 // stage's file layout is assembled from the checkout exactly as its COPY lines say — production
 // dependencies only, outside any directory with another node_modules — and run: version, help, and a
-// real node serving /metrics.
+// real node serving /metrics and the cluster page.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -244,7 +244,7 @@ describe('the runtime stage, assembled from the checkout', () => {
     }
   });
 
-  test('runs a real node that serves /metrics', async () => {
+  test('runs a real node that serves /metrics and the cluster page with its charting library', async () => {
     const base = await freePortBase(1);
     const peer = `127.0.0.1:${base + 1}`;
     const api = `127.0.0.1:${base + 101}`;
@@ -264,6 +264,11 @@ describe('the runtime stage, assembled from the checkout', () => {
         return /^raft_is_leader\{node="n1"\} 1$/m.test(text) ? text : undefined;
       });
       assert.match(body, /^raft_term\{node="n1"\} [1-9]/m);
+      for (const [path, type] of [['/', 'text/html'], ['/ui/page.js', 'text/javascript'], ['/ui/vendor/uPlot.iife.min.js', 'text/javascript']] as const) {
+        const res = await fetch(`http://${api}${path}`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+        assert.equal(res.status, 200, `GET ${path}`);
+        assert.match(res.headers.get('content-type') ?? '', new RegExp(`^${type}`), `GET ${path}`);
+      }
     } finally {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), NODE_STOP_TIMEOUT_MS);
