@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a test suite with Node's built-in runner (its summary lines `# pass N` / `# fail N` are what CI reads).
-// Suites: unit (src/**/*.test.ts), sim (test/sim), process (test/process), e2e (test/e2e), all.
+// Suites: unit (src/**/*.test.ts), sim (test/sim), process (test/process), browser (test/browser: the
+// cluster page in headless Chromium), e2e (test/e2e), all.
 // Node 20's runner does not find .ts files by itself, so this script lists them.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -10,9 +11,10 @@ const SUITES = {
   unit: ['src', 'test/unit', 'test/lincheck'],
   sim: ['test/sim'],
   process: ['test/process'],
+  browser: ['test/browser'],
   e2e: ['test/e2e'],
 };
-const ORDER = ['unit', 'sim', 'process', 'e2e'];
+const ORDER = ['unit', 'sim', 'process', 'browser', 'e2e'];
 
 function findTests(dir) {
   let out = [];
@@ -43,8 +45,9 @@ if (files.length === 0) {
   console.error(`no test files found for suite "${suite}"`);
   process.exit(1);
 }
-// Process and e2e suites spawn the compiled CLI; build it first so they never test stale code.
-if (names.some((n) => n === 'process' || n === 'e2e')) {
+// Process, browser and e2e suites spawn the compiled CLI (and the page it serves); build it first so
+// they never test stale code.
+if (names.some((n) => n === 'process' || n === 'browser' || n === 'e2e')) {
   const build = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
 }

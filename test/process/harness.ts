@@ -117,6 +117,9 @@ export interface NodeOptions {
   snapshotThresholdEntries?: number;
   /** A different cluster secret file (the wrong-secret test). */
   clusterSecretFile?: string;
+  /** Raft timing other than the suite's quick HEARTBEAT_INTERVAL_MS / ELECTION_TIMEOUT_MS. */
+  heartbeatIntervalMs?: number;
+  electionTimeoutMs?: number;
 }
 
 /** One `kuberaft node` process slot: fixed id, ports and data dir; the process comes and goes. */
@@ -173,9 +176,9 @@ export class NodeProcess {
       '--tick-ms',
       String(TICK_MS),
       '--heartbeat-interval-ms',
-      String(HEARTBEAT_INTERVAL_MS),
+      String(this.options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS),
       '--election-timeout-ms',
-      String(ELECTION_TIMEOUT_MS),
+      String(this.options.electionTimeoutMs ?? ELECTION_TIMEOUT_MS),
     ];
     if (this.options.snapshotThresholdEntries !== undefined) args.push('--snapshot-threshold-entries', String(this.options.snapshotThresholdEntries));
     if (opts.bootstrap === true) args.push('--bootstrap');
