@@ -27,6 +27,12 @@ describe('kuberaft local --nodes 3', () => {
     for (let i = 1; i <= 3; i += 1)
       assert.match(first.stdout, new RegExp(`^local \\| node-${i}  api http://127\\.0\\.0\\.1:${portBase + 100 + i}  peer 127\\.0\\.0\\.1:${portBase + i}  `, 'm'));
     assert.match(first.stdout, /starting a new 3-node cluster/);
+    // And the cluster page's URL, which every node serves.
+    const pageUrl = `http://127.0.0.1:${portBase + 101}/`;
+    assert.ok(first.stdout.includes(`local | cluster page: ${pageUrl} `), first.stdout);
+    const page = await fetch(pageUrl);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>kuberaft<\/title>/);
     // Children's log lines are relayed with their node's prefix.
     assert.match(first.stderr, /^node-2 \| \{"ts":/m);
 
