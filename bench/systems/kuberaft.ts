@@ -59,6 +59,8 @@ export class KuberaftCluster implements BenchCluster {
   private nodeArgs(n: LocalNode, bootstrap: boolean, execArgv: readonly string[] = []): string[] {
     const a = [...execArgv, KUBERAFT_BIN, 'node', '--id', n.id, '--data-dir', n.dataDir, '--listen-peer', n.peerAddress, '--listen-api', n.apiAddress];
     a.push('--cluster-secret-file', this.secretFile, '--admin-token-file', this.tokenFile, '--log-level', 'warn');
+    // etcd runs without authentication here, so the load generator sends no token to either system.
+    a.push('--anonymous-role', 'write');
     if (bootstrap) a.push('--bootstrap');
     return a;
   }

@@ -6,8 +6,15 @@
 export const SERVED_BY_HEADER = 'X-Kuberaft-Served-By';
 /** The log index of the last change of a key, on GET /v1/kv/<key>. */
 export const REVISION_HEADER = 'X-Kuberaft-Revision';
-/** `<client id>:<sequence>`: makes a write's retries exactly-once. */
-export const REQUEST_ID_HEADER = 'X-Request-Id';
+/**
+ * `<client id>:<sequence>`: makes a write's retries exactly-once. Not `X-Request-Id`: proxies (nginx,
+ * Envoy) set that one to their own UUIDs, which must neither be taken for ours nor refused.
+ */
+export const REQUEST_ID_HEADER = 'X-Kuberaft-Request-Id';
+
+/** What a client may do; each role includes the ones before it (admin ⊇ write ⊇ read). */
+export type ClientRole = 'read' | 'write' | 'admin';
+export const CLIENT_ROLES: readonly ClientRole[] = ['read', 'write', 'admin'];
 
 export type MemberRole = 'voter' | 'learner';
 

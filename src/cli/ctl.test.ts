@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CTL_ENDPOINT_DEFAULT, parseCtlArgs, statusText, table } from './ctl.js';
+import { CTL_ENDPOINT_DEFAULT, CTL_LOCAL_TOKEN_FILE, parseCtlArgs, statusText, table } from './ctl.js';
 import { UsageError } from './errors.js';
 
 const parse = (argv: string[], env: Record<string, string> = {}) => parseCtlArgs(argv, env);
@@ -44,9 +44,14 @@ describe('parseCtlArgs', () => {
     assert.equal(parse(['status'], { KUBERAFT_ENDPOINT: 'http://e:1' }).endpoint, 'http://e:1');
     assert.equal(parse(['status', '--endpoint', 'http://f:2'], { KUBERAFT_ENDPOINT: 'http://e:1' }).endpoint, 'http://f:2');
     assert.equal(parse(['status'], { KUBERAFT_ENDPOINT: '' }).endpoint, CTL_ENDPOINT_DEFAULT);
-    assert.equal(parse(['status']).tokenFile, undefined);
-    assert.equal(parse(['status'], { KUBERAFT_TOKEN_FILE: '/t' }).tokenFile, '/t');
-    assert.equal(parse(['status', '--token-file', '/u'], { KUBERAFT_TOKEN_FILE: '/t' }).tokenFile, '/u');
+    // The local cluster's admin token, if it exists, for a loopback endpoint; nothing for another one.
+    assert.deepEqual(parse(['status']).token, { kind: 'file', path: CTL_LOCAL_TOKEN_FILE, optional: true });
+    assert.deepEqual(parse(['status', '--endpoint', 'http://[::1]:7101']).token, { kind: 'file', path: CTL_LOCAL_TOKEN_FILE, optional: true });
+    assert.deepEqual(parse(['status', '--endpoint', 'https://kv.example.com']).token, { kind: 'none' });
+    assert.deepEqual(parse(['status', '--endpoint', 'http://127.0.0.1.example.com:1']).token, { kind: 'none' });
+    assert.deepEqual(parse(['status'], { KUBERAFT_TOKEN_FILE: '/t' }).token, { kind: 'file', path: '/t', optional: false });
+    assert.deepEqual(parse(['status'], { KUBERAFT_TOKEN_FILE: '/t', KUBERAFT_TOKEN: 'tok' }).token, { kind: 'value', value: 'tok' });
+    assert.deepEqual(parse(['status', '--token-file', '/u'], { KUBERAFT_TOKEN_FILE: '/t', KUBERAFT_TOKEN: 'tok' }).token, { kind: 'file', path: '/u', optional: false });
     const a = parse(['status', '--json', '--timeout-ms', '250']);
     assert.equal(a.json, true);
     assert.equal(a.timeoutMs, 250);

@@ -1,6 +1,7 @@
 // `kuberaft ctl`: a small client of one node's HTTP API. Any node can be asked: followers forward
 // writes, linearizable reads and admin calls to the leader.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
 import { ApiError, KuberaftClient, REQUEST_TIMEOUT_MS_DEFAULT } from './http-client.js';
@@ -11,6 +12,9 @@ import type { CliIo } from './io.js';
 export const CTL_ENDPOINT_DEFAULT = 'http://127.0.0.1:7101';
 export const CTL_ENDPOINT_ENV = 'KUBERAFT_ENDPOINT';
 export const CTL_TOKEN_FILE_ENV = 'KUBERAFT_TOKEN_FILE';
+export const CTL_TOKEN_ENV = 'KUBERAFT_TOKEN';
+/** The admin token `kuberaft local` writes with its default --data-dir; used for loopback endpoints when no token is given. */
+export const CTL_LOCAL_TOKEN_FILE = join('data', 'admin-token');
 export const CTL_TIMEOUT_MS_MAX = 10 * 60_000;
 
 export const CTL_HELP = `Usage: kuberaft ctl <command> [args] [flags]
@@ -32,8 +36,9 @@ Commands:
 
 Flags:
   --endpoint URL      node to ask (env ${CTL_ENDPOINT_ENV}, default ${CTL_ENDPOINT_DEFAULT})
-  --token-file FILE   bearer token for admin commands (env ${CTL_TOKEN_FILE_ENV});
-                      kuberaft local writes it to <data-dir>/admin-token
+  --token-file FILE   file holding the bearer token to send (env ${CTL_TOKEN_FILE_ENV}, or the
+                      token itself in ${CTL_TOKEN_ENV}); with neither, a loopback endpoint gets
+                      ./${CTL_LOCAL_TOKEN_FILE} when it exists (what kuberaft local writes)
   --json              print the server's answer as JSON
   --timeout-ms N      give up after N milliseconds (default ${REQUEST_TIMEOUT_MS_DEFAULT})
   --help              show this help
@@ -57,9 +62,15 @@ export type CtlCommand =
   | { readonly kind: 'digest' }
   | { readonly kind: 'help' };
 
+/** Where the bearer token comes from. `optional`: a default file, used only if it exists. */
+export type CtlToken =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'value'; readonly value: string }
+  | { readonly kind: 'file'; readonly path: string; readonly optional: boolean };
+
 export interface CtlArgs {
   readonly endpoint: string;
-  readonly tokenFile: string | undefined;
+  readonly token: CtlToken;
   readonly json: boolean;
   readonly timeoutMs: number;
   readonly command: CtlCommand;
@@ -88,7 +99,7 @@ export function parseCtlArgs(argv: readonly string[], env: Readonly<Record<strin
   const endpoint = v.endpoint ?? nonEmpty(env[CTL_ENDPOINT_ENV]) ?? CTL_ENDPOINT_DEFAULT;
   if (!/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--endpoint: must be an http:// or https:// URL (got ${JSON.stringify(endpoint)})`);
   const timeoutMs = v['timeout-ms'] === undefined ? REQUEST_TIMEOUT_MS_DEFAULT : positiveInt('--timeout-ms', v['timeout-ms'], CTL_TIMEOUT_MS_MAX);
-  const base = { endpoint, tokenFile: v['token-file'] ?? nonEmpty(env[CTL_TOKEN_FILE_ENV]), json: v.json === true, timeoutMs };
+  const base = { endpoint, token: tokenSource(v['token-file'], env, endpoint), json: v.json === true, timeoutMs };
   if (v.help === true) return { ...base, command: { kind: 'help' } };
 
   const [name, ...args] = positionals;
@@ -175,6 +186,26 @@ export function parseCtlArgs(argv: readonly string[], env: Readonly<Record<strin
   return { ...base, command };
 }
 
+function tokenSource(flag: string | undefined, env: Readonly<Record<string, string | undefined>>, endpoint: string): CtlToken {
+  if (flag !== undefined) return { kind: 'file', path: flag, optional: false };
+  const value = nonEmpty(env[CTL_TOKEN_ENV]);
+  if (value !== undefined) return { kind: 'value', value };
+  const file = nonEmpty(env[CTL_TOKEN_FILE_ENV]);
+  if (file !== undefined) return { kind: 'file', path: file, optional: false };
+  // The local cluster's token goes only to a local endpoint: never to a remote one by accident.
+  return isLoopbackEndpoint(endpoint) ? { kind: 'file', path: CTL_LOCAL_TOKEN_FILE, optional: true } : { kind: 'none' };
+}
+
+export function isLoopbackEndpoint(endpoint: string): boolean {
+  let host: string;
+  try {
+    host = new URL(endpoint).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s === '' ? undefined : s;
 }
@@ -185,13 +216,20 @@ function positiveInt(flag: string, text: string, max: number): number {
   return n;
 }
 
-function readToken(file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    throw new UsageError(`--token-file: cannot read ${JSON.stringify(file)} (${typeof code === 'string' ? code : String(err)})`);
+function readToken(token: CtlToken): string | undefined {
+  switch (token.kind) {
+    case 'none':
+      return undefined;
+    case 'value':
+      return token.value;
+    case 'file':
+      try {
+        return readFileSync(token.path, 'utf8').replace(/[\r\n]+$/, '');
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (token.optional && code === 'ENOENT') return undefined;
+        throw new UsageError(`--token-file: cannot read ${JSON.stringify(token.path)} (${typeof code === 'string' ? code : String(err)})`);
+      }
   }
 }
 
@@ -201,7 +239,7 @@ export async function runCtlCommand(argv: readonly string[], io: CliIo): Promise
     io.out(CTL_HELP);
     return EXIT_OK;
   }
-  const client = new KuberaftClient({ endpoint: args.endpoint, token: readToken(args.tokenFile), timeoutMs: args.timeoutMs });
+  const client = new KuberaftClient({ endpoint: args.endpoint, token: readToken(args.token), timeoutMs: args.timeoutMs });
   try {
     return await execute(client, args.command, args.json, io);
   } catch (err) {
@@ -238,7 +276,8 @@ async function execute(client: KuberaftClient, command: CtlCommand, json: boolea
     }
     case 'list': {
       const r = await client.list(command.prefix, { limit: command.limit, serializable: command.serializable });
-      print(r, [...r.items.map((i) => `${i.key}\t${i.value}`), ...(r.more ? ['... more (use --limit)'] : [])].join('\n'));
+      const shown = { items: r.items.map((i) => ({ key: i.key, ...printable(i.value), revision: i.revision })), more: r.more };
+      print(shown, [...shown.items.map((i) => `${i.key}\t${i.encoding === 'base64' ? `(base64) ${i.value}` : i.value}`), ...(r.more ? ['... more (use --limit)'] : [])].join('\n'));
       return EXIT_OK;
     }
     case 'cas': {
@@ -284,6 +323,17 @@ async function execute(client: KuberaftClient, command: CtlCommand, json: boolea
     case 'help':
       io.out(CTL_HELP);
       return EXIT_OK;
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A listed value as text when it is UTF-8, else as base64 (marked), never mangled. */
+function printable(value: Buffer): { value: string; encoding?: 'base64' } {
+  try {
+    return { value: strictUtf8.decode(value) };
+  } catch {
+    return { value: value.toString('base64'), encoding: 'base64' };
   }
 }
 

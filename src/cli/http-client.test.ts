@@ -74,7 +74,7 @@ describe('KuberaftClient', () => {
     assert.equal(s.method, 'PUT');
     assert.equal(s.url, '/v1/kv/a%2Fb%20c');
     assert.equal(s.body.toString('utf8'), 'välue');
-    assert.equal(s.headers['x-request-id'], 'c1:1');
+    assert.equal(s.headers['x-kuberaft-request-id'], 'c1:1');
     assert.equal(s.headers['authorization'], 'Bearer tok');
     assert.equal(s.headers['content-type'], 'application/octet-stream');
   });
@@ -117,7 +117,7 @@ describe('KuberaftClient', () => {
 
   it('sends cas, list, membership and transfer requests as the API describes', async () => {
     handler = (req, res) => {
-      if (req.url.startsWith('/v1/kv?')) return json(res, 200, { items: [{ key: 'a1', value: 'x', revision: 3 }], more: true });
+      if (req.url.startsWith('/v1/kv?')) return json(res, 200, { items: [{ key: 'a1', value: Buffer.from([0xff, 0x78]).toString('base64'), revision: 3 }], more: true });
       if (req.url.endsWith('/cas')) return json(res, 200, { ok: false, revision: 4 });
       if (req.url === '/v1/leader/transfer') return json(res, 200, { leader: 'node-2' });
       return json(res, 200, { index: 9, members: [{ id: 'node-4', address: '127.0.0.1:7004', role: 'learner' }] });
@@ -129,7 +129,8 @@ describe('KuberaftClient', () => {
     const list = await client.list('a', { limit: 2 });
     assert.equal(list.more, true);
     assert.equal(list.items[0]?.key, 'a1');
-    assert.equal(last().url, '/v1/kv?prefix=a&limit=2');
+    assert.deepEqual(list.items[0]?.value, Buffer.from([0xff, 0x78]));
+    assert.equal(last().url, '/v1/kv?prefix=a&encoding=base64&limit=2');
     assert.equal((await client.addLearner('node-4', '127.0.0.1:7004')).index, 9);
     assert.deepEqual(JSON.parse(last().body.toString()), { id: 'node-4', address: '127.0.0.1:7004', role: 'learner' });
     await client.promote('node-4');

@@ -48,14 +48,15 @@ export interface KvValue {
 }
 
 export interface ListResult {
-  readonly items: readonly { readonly key: string; readonly value: string; readonly revision: number }[];
+  /** Values as sent: any bytes (the listing is asked for in base64, so binary values arrive intact). */
+  readonly items: readonly { readonly key: string; readonly value: Buffer; readonly revision: number }[];
   readonly more: boolean;
 }
 
 export interface ClientOptions {
   /** e.g. http://127.0.0.1:7101 (a trailing slash is fine). */
   readonly endpoint: string;
-  /** Bearer token for admin calls. */
+  /** Bearer token sent with every call. */
   readonly token?: string | undefined;
   readonly timeoutMs?: number;
 }
@@ -112,14 +113,14 @@ export class KuberaftClient {
   }
 
   async list(prefix: string, options: { limit?: number; serializable?: boolean } = {}): Promise<ListResult> {
-    const q = new URLSearchParams({ prefix });
+    const q = new URLSearchParams({ prefix, encoding: 'base64' });
     if (options.limit !== undefined) q.set('limit', String(options.limit));
     if (options.serializable === true) q.set('consistency', 'serializable');
     const r = await this.json('GET', `/v1/kv?${q.toString()}`);
     const items = field(r, 'items');
     if (!Array.isArray(items)) throw badResponse('items is not a list');
     return {
-      items: items.map((i: unknown) => ({ key: str(i, 'key'), value: str(i, 'value'), revision: num(i, 'revision') })),
+      items: items.map((i: unknown) => ({ key: str(i, 'key'), value: Buffer.from(str(i, 'value'), 'base64'), revision: num(i, 'revision') })),
       more: bool(r, 'more'),
     };
   }

@@ -8,13 +8,15 @@
 // (SIGTERM, then SIGKILL after STOP_GRACE_MS) and exits 0.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { formatHostPort, isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
+import type { ClientRole } from '../auth/roles.js';
+import { CLIENT_ROLES, isClientRole } from '../auth/roles.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../log/logger.js';
 import type { LogLevel, Logger } from '../log/logger.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
@@ -42,7 +44,7 @@ export const POLL_INTERVAL_MS = 100;
 const ADMIN_CALL_TIMEOUT_MS = 5_000;
 const SECRET_BYTES = 32;
 
-export const LOCAL_HELP = `Usage: kuberaft local [--nodes N] [--data-dir DIR] [--port-base P] [--host H] [--log-level L]
+export const LOCAL_HELP = `Usage: kuberaft local [--nodes N] [--data-dir DIR] [--port-base P] [--host H] [--log-level L] [--anonymous-role R]
 
 Runs an N-node cluster on this machine: N \`kuberaft node\` processes on loopback.
 
@@ -52,11 +54,14 @@ Flags:
   --port-base P    node-i listens on peer port P+i and API port P+${API_PORT_OFFSET}+i (default ${LOCAL_PORT_BASE_DEFAULT})
   --host H         address every node listens on (default 127.0.0.1)
   --log-level L    the nodes' log level: ${LOG_LEVELS.join(', ')} (default info)
+  --anonymous-role R
+                   what requests without a token may do: none (default), ${CLIENT_ROLES.join(', ')}
   --help           show this help
 
-The cluster secret and admin token are generated once into DIR/cluster-secret and DIR/admin-token
-(mode 0600) and reused. Starting again with the same DIR resumes the cluster from its data.
-Ctrl-C stops every node.
+The cluster secret and one bearer token per role are generated once into DIR/cluster-secret and
+DIR/{admin,write,read}-token (mode 0600) and reused; DIR/tokens.yaml (their SHA-256) is the nodes'
+tokens file. \`kuberaft ctl\` finds ./data/admin-token by itself. Starting again with the same DIR
+resumes the cluster from its data. Ctrl-C stops every node.
 `;
 
 export interface LocalArgs {
@@ -65,6 +70,8 @@ export interface LocalArgs {
   readonly portBase: number;
   readonly host: string;
   readonly logLevel: LogLevel;
+  /** Passed to every node; undefined: requests need a token. */
+  readonly anonymousRole: ClientRole | undefined;
   readonly help: boolean;
 }
 
@@ -81,6 +88,7 @@ export function parseLocalArgs(argv: readonly string[]): LocalArgs {
         'port-base': { type: 'string', default: String(LOCAL_PORT_BASE_DEFAULT) },
         host: { type: 'string', default: '127.0.0.1' },
         'log-level': { type: 'string', default: 'info' },
+        'anonymous-role': { type: 'string', default: 'none' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -101,7 +109,11 @@ export function parseLocalArgs(argv: readonly string[]): LocalArgs {
   const level = values['log-level'];
   if (!isLogLevel(level)) throw new UsageError(`--log-level: must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(level)})`);
   if (values['data-dir'].trim() === '') throw new UsageError('--data-dir: must not be empty');
-  return { nodes, dataDir: values['data-dir'], portBase, host, logLevel: level, help: values.help };
+  const anonymous = values['anonymous-role'];
+  if (anonymous !== 'none' && !isClientRole(anonymous))
+    throw new UsageError(`--anonymous-role: must be none or one of ${CLIENT_ROLES.join(', ')} (got ${JSON.stringify(anonymous)})`);
+  const anonymousRole = anonymous === 'none' ? undefined : anonymous;
+  return { nodes, dataDir: values['data-dir'], portBase, host, logLevel: level, anonymousRole, help: values.help };
 }
 
 export interface LocalNode {
@@ -124,6 +136,28 @@ export function ensureSecretFile(path: string): void {
   if (existsSync(path)) return;
   writeFileSync(path, `${randomBytes(SECRET_BYTES).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(path, 0o600); // the umask may have removed bits; make it exact
+}
+
+/** The token file of each role under the local data dir. */
+export function localTokenFile(dataDir: string, role: ClientRole): string {
+  return join(dataDir, `${role}-token`);
+}
+
+/**
+ * One token per role (generated once, reused), and the nodes' tokens file listing their SHA-256,
+ * rewritten at every start so that it always matches the token files (delete one to rotate it).
+ */
+export function ensureLocalTokens(dataDir: string): string {
+  const entries = CLIENT_ROLES.map((role) => {
+    const file = localTokenFile(dataDir, role);
+    ensureSecretFile(file);
+    const sha256 = createHash('sha256').update(readToken(file), 'utf8').digest('hex');
+    return `  - name: local-${role}\n    role: ${role}\n    sha256: ${sha256}\n`;
+  });
+  const tokensFile = join(dataDir, 'tokens.yaml');
+  writeFileSync(tokensFile, `# Written by kuberaft local from ${CLIENT_ROLES.map((r) => `${r}-token`).join(', ')}.\ntokens:\n${entries.join('')}`, { mode: 0o600 });
+  chmodSync(tokensFile, 0o600);
+  return tokensFile;
 }
 
 function hasData(dir: string): boolean {
@@ -323,9 +357,9 @@ export async function runLocalCommand(argv: readonly string[], io: CliIo, comman
   const dataDir = resolve(args.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const secretFile = join(dataDir, 'cluster-secret');
-  const tokenFile = join(dataDir, 'admin-token');
+  const tokenFile = localTokenFile(dataDir, 'admin');
   ensureSecretFile(secretFile);
-  ensureSecretFile(tokenFile);
+  const tokensFile = ensureLocalTokens(dataDir);
   const layout = { ...args, dataDir };
   const nodes = Array.from({ length: args.nodes }, (_, i) => localNode(layout, i + 1));
   const firstStart = nodes.every((n) => !hasData(n.dataDir));
@@ -340,7 +374,8 @@ export async function runLocalCommand(argv: readonly string[], io: CliIo, comman
         n,
         () => {
           const a = ['--id', n.id, '--data-dir', n.dataDir, '--listen-peer', n.peerAddress, '--listen-api', n.apiAddress];
-          a.push('--cluster-secret-file', secretFile, '--admin-token-file', tokenFile, '--log-level', args.logLevel);
+          a.push('--cluster-secret-file', secretFile, '--tokens-file', tokensFile, '--log-level', args.logLevel);
+          if (args.anonymousRole !== undefined) a.push('--anonymous-role', args.anonymousRole);
           // Bootstrap only a brand-new cluster, and only node-1: never found a second cluster beside existing data.
           if (n.ordinal === 1 && nodes.every((m) => !hasData(m.dataDir))) a.push('--bootstrap');
           return a;
@@ -381,7 +416,10 @@ export async function runLocalCommand(argv: readonly string[], io: CliIo, comman
       const { status } = await former.leaderStatus();
       io.out(`local | ready: ${nodes.length} voters, leader ${status.leader ?? '?'}, term ${status.term}\n`);
       io.out(`local | cluster page: ${nodes[0]?.apiUrl ?? ''}/ (every node serves it, e.g. ${nodes[nodes.length - 1]?.apiUrl ?? ''}/)\n`);
-      io.out(`local | try: KUBERAFT_ENDPOINT=${nodes[0]?.apiUrl ?? ''} KUBERAFT_TOKEN_FILE=${tokenFile} kuberaft ctl status\n`);
+      const first = nodes[0]?.apiUrl ?? '';
+      io.out(`local | try: KUBERAFT_ENDPOINT=${first} KUBERAFT_TOKEN_FILE=${tokenFile} kuberaft ctl status\n`);
+      io.out(`local |      curl -H "Authorization: Bearer $(cat ${localTokenFile(dataDir, 'write')})" -X PUT --data-binary hello ${first}/v1/kv/greeting\n`);
+      if (args.anonymousRole !== undefined) io.out(`local | requests without a token have the ${args.anonymousRole} role (--anonymous-role)\n`);
       await stopped;
     } catch (err) {
       if (!abort.signal.aborted) {

@@ -10,7 +10,7 @@ function captureIo(): CliIo & { stdout: () => string } {
   return { out: (t) => void (out += t), err: () => undefined, env: {}, stdout: () => out };
 }
 
-const ARGS = ['--id', 'node-7', '--data-dir', '/nonexistent/kuberaft', '--log-level', 'error'];
+const ARGS = ['--id', 'node-7', '--data-dir', '/nonexistent/kuberaft', '--log-level', 'error', '--anonymous-role', 'read'];
 
 /** Resolves once `predicate` holds, checking each millisecond (bounded). */
 async function until(predicate: () => boolean): Promise<void> {

@@ -26,7 +26,9 @@ function file(content: string, name?: string): string {
   return p;
 }
 
-const REQUIRED = ['--id', 'node-1', '--data-dir', '/var/lib/kuberaft'];
+const TOKENS = file('tokens:\n  - {name: app, role: write, token: app-token-app-token}\n', 'tokens.yaml');
+/** The required fields, and tokens (without any way in, a node would refuse every request). */
+const REQUIRED = ['--id', 'node-1', '--data-dir', '/var/lib/kuberaft', '--tokens-file', TOKENS];
 
 /** The problems of a config that must fail. */
 function problems(argv: string[], env: Record<string, string | undefined> = {}): string[] {
@@ -50,7 +52,9 @@ describe('parseNodeConfig', () => {
     assert.deepEqual(c.advertisePeer, c.listenPeer);
     assert.equal(c.bootstrap, false);
     assert.equal(c.clusterSecret, undefined);
-    assert.equal(c.adminToken, undefined);
+    assert.equal(c.tokens.size, 1);
+    assert.equal(c.anonymousRole, undefined);
+    assert.equal(c.metricsRequireToken, false);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.tickMs, 10);
     assert.equal(c.electionTimeoutMs, 1000);
@@ -61,7 +65,7 @@ describe('parseNodeConfig', () => {
   });
 
   it('reports each missing required field with all the ways to set it', () => {
-    const p = problems([]);
+    const p = problems(['--anonymous-role', 'read']);
     assert.deepEqual(p, [
       'id: required; set --id, KUBERAFT_ID or "id" in the config file',
       'dataDir: required; set --data-dir, KUBERAFT_DATA_DIR or "dataDir" in the config file',
@@ -69,7 +73,7 @@ describe('parseNodeConfig', () => {
   });
 
   it('takes file < env < flags, field by field', () => {
-    const yaml = file('id: from-file\ndataDir: /file\ntickMs: 5\nheartbeatIntervalMs: 50\nelectionTimeoutMs: 700\nlogLevel: warn\n');
+    const yaml = file(`id: from-file\ndataDir: /file\ntickMs: 5\nheartbeatIntervalMs: 50\nelectionTimeoutMs: 700\nlogLevel: warn\ntokensFile: ${TOKENS}\n`);
     const c = parseNodeConfig(['--config', yaml, '--tick-ms', '20', '--election-timeout-ms=900'], {
       KUBERAFT_TICK_MS: '7',
       KUBERAFT_HEARTBEAT_INTERVAL_MS: '60',
@@ -85,8 +89,8 @@ describe('parseNodeConfig', () => {
   });
 
   it('finds the config file through KUBERAFT_CONFIG, and the flag wins over it', () => {
-    const a = file('id: a\ndataDir: /a\n');
-    const b = file('id: b\ndataDir: /b\n');
+    const a = file('id: a\ndataDir: /a\nanonymousRole: read\n');
+    const b = file('id: b\ndataDir: /b\nanonymousRole: read\n');
     assert.equal(parseNodeConfig([], { KUBERAFT_CONFIG: a }).id, 'a');
     assert.equal(parseNodeConfig(['--config', b], { KUBERAFT_CONFIG: a }).id, 'b');
   });
@@ -126,7 +130,7 @@ describe('parseNodeConfig', () => {
       [['--snapshot-threshold-bytes', '100'], /^--snapshot-threshold-bytes: must be a size/],
     ];
     for (const [argv, expected] of cases) {
-      const base = argv[0] === '--id' || argv[0] === '--data-dir' ? ['--id', 'n', '--data-dir', '/d'] : REQUIRED;
+      const base = argv[0] === '--id' || argv[0] === '--data-dir' ? ['--id', 'n', '--data-dir', '/d', '--tokens-file', TOKENS] : REQUIRED;
       const withoutDup = base.filter((_, i) => base[i - (i % 2)] !== argv[0]);
       const p = problems([...withoutDup, ...argv]);
       assert.equal(p.length, 1, `${argv.join(' ')} → ${JSON.stringify(p)}`);
@@ -223,13 +227,17 @@ describe('parseNodeConfig', () => {
     const token = file('token-token-token-token\r\n');
     const c = parseNodeConfig([...REQUIRED, '--cluster-secret-file', secret], { KUBERAFT_ADMIN_TOKEN_FILE: token });
     assert.equal(c.clusterSecret?.reveal(), 's3cr3t-s3cr3t-s3cr3t');
-    assert.equal(c.adminToken?.reveal(), 'token-token-token-token');
+    assert.deepEqual(c.tokens.match('token-token-token-token'), { name: 'admin-token-file', role: 'admin', digest: c.tokens.match('token-token-token-token')?.digest });
+    assert.equal(c.tokens.match('token-token-token-token\r'), undefined);
     assert.equal(c.clusterSecretFile, secret);
     for (const shown of [JSON.stringify(c), inspect(c, { depth: 5 }), String(c.clusterSecret), JSON.stringify(describeNodeConfig(c))]) {
       assert.ok(!shown.includes('s3cr3t'), shown);
       assert.ok(!shown.includes('token-token'), shown);
     }
-    assert.equal(describeNodeConfig(c)['adminToken'], 'set');
+    assert.deepEqual(describeNodeConfig(c)['tokens'], [
+      { name: 'app', role: 'write' },
+      { name: 'admin-token-file', role: 'admin' },
+    ]);
   });
 
   it('reports unreadable, empty and short secret files against their source', () => {
@@ -238,14 +246,37 @@ describe('parseNodeConfig', () => {
     ]);
     const empty = file('\n');
     assert.deepEqual(problems(REQUIRED, { KUBERAFT_ADMIN_TOKEN_FILE: empty }), [
-      `KUBERAFT_ADMIN_TOKEN_FILE: secret in "${empty}" must be at least 16 characters`,
+      `the token in "${empty}" must be at least 16 characters (--tokens-file)`,
     ]);
   });
 
   it('collects problems from all sources at once', () => {
     const yaml = file('logLevel: loud\n');
-    const p = problems(['--config', yaml, '--id', 'n1', '--listen-api', 'x'], { KUBERAFT_DATA_DIR: '/d', KUBERAFT_TICK_MS: 'z' });
+    const p = problems(['--config', yaml, '--id', 'n1', '--listen-api', 'x'], { KUBERAFT_DATA_DIR: '/d', KUBERAFT_TICK_MS: 'z', KUBERAFT_ANONYMOUS_ROLE: 'read' });
     assert.equal(p.length, 3, JSON.stringify(p));
+  });
+
+  it('refuses a node nobody could use: no tokens and no anonymous role', () => {
+    assert.deepEqual(problems(['--id', 'n', '--data-dir', '/d']), [
+      'tokensFile: no client could use this node: set --tokens-file (or --admin-token-file), or --anonymous-role to serve requests without a token',
+    ]);
+    const open = parseNodeConfig(['--id', 'n', '--data-dir', '/d', '--anonymous-role', 'write'], {});
+    assert.equal(open.anonymousRole, 'write');
+    assert.equal(open.tokens.size, 0);
+    assert.match(problems([...REQUIRED, '--anonymous-role', 'root'])[0] ?? '', /^--anonymous-role: must be none or one of read, write, admin/);
+  });
+
+  it('reports bad token files without quoting a token', () => {
+    const bad = file('tokens:\n  - {name: a, role: owner, token: secret-secret-secret-1}\n  - {name: b, role: read, token: short}\n  - {name: c, role: read}\n  - {name: d, role: read, sha256: xyz}\n');
+    const p = problems(['--id', 'n', '--data-dir', '/d', '--tokens-file', bad]);
+    assert.equal(p.length, 4, JSON.stringify(p));
+    assert.ok(!JSON.stringify(p).includes('secret-secret'));
+    const same = file('tokens:\n  - {name: a, role: read, token: same-token-same-token}\n  - {name: b, role: admin, token: same-token-same-token}\n');
+    assert.match(problems(['--id', 'n', '--data-dir', '/d', '--tokens-file', same])[0] ?? '', /tokens "a" and "b" are the same token/);
+    const yaml = file('tokens:\n  - {name: a, role: read, token: "unclosed-secret-value\n');
+    const [broken] = problems(['--id', 'n', '--data-dir', '/d', '--tokens-file', yaml]);
+    assert.match(broken ?? '', /not valid YAML or JSON \(line \d+/);
+    assert.ok(!(broken ?? '').includes('unclosed-secret'), broken);
   });
 });
 

@@ -15,6 +15,9 @@ import { formatHostPort, isUnspecifiedHost, parseHostPort } from './host-port.js
 import type { HostPort } from './host-port.js';
 import { readSecretFile } from './secret.js';
 import type { Secret } from './secret.js';
+import type { ClientRole } from '../auth/roles.js';
+import { CLIENT_ROLES, isClientRole } from '../auth/roles.js';
+import { readTokens, type TokenSet } from '../auth/tokens.js';
 
 export const ENV_PREFIX = 'KUBERAFT_';
 /** Node ids appear in URLs, metric labels and DNS names: a DNS label's length and alphabet. */
@@ -45,8 +48,12 @@ export interface NodeConfig {
   readonly bootstrap: boolean;
   /** Shared by all members; peers without it are refused. `undefined`: peers are not authenticated. */
   readonly clusterSecret: Secret | undefined;
-  /** Bearer token for admin endpoints. `undefined`: admin endpoints are open. */
-  readonly adminToken: Secret | undefined;
+  /** The client API's bearer tokens as read at start (tokensFile and adminTokenFile); reloaded by the node. */
+  readonly tokens: TokenSet;
+  /** The role of a request without a token; undefined: such requests are refused (401). */
+  readonly anonymousRole: ClientRole | undefined;
+  /** /metrics needs a token with the read role (else it is open, as scrapers expect). */
+  readonly metricsRequireToken: boolean;
   readonly logLevel: LogLevel;
   readonly tickMs: number;
   readonly electionTimeoutMs: number;
@@ -58,6 +65,7 @@ export interface NodeConfig {
   /** Where the values came from, for the start-up log line (no secret values in here). */
   readonly configFile: string | undefined;
   readonly clusterSecretFile: string | undefined;
+  readonly tokensFile: string | undefined;
   readonly adminTokenFile: string | undefined;
 }
 
@@ -166,6 +174,15 @@ function path(valueName: string): Kind<string> {
   };
 }
 
+/** `none` or a role: what a request without a token may do. */
+const anonymousRoleKind: Kind<ClientRole | 'none'> = {
+  valueName: 'ROLE',
+  parse(raw) {
+    return raw === 'none' || isClientRole(raw) ? ok(raw) : bad(`must be none or one of ${CLIENT_ROLES.join(', ')}`);
+  },
+  format: String,
+};
+
 const logLevel: Kind<LogLevel> = {
   valueName: 'LEVEL',
   parse(raw) {
@@ -215,7 +232,17 @@ export const NODE_CONFIG_FIELDS = {
     kind: path('FILE'),
     help: 'file holding the secret all members share (peers without it are refused)',
   }),
-  adminTokenFile: f({ kind: path('FILE'), help: 'file holding the bearer token the admin endpoints require' }),
+  tokensFile: f({
+    kind: path('FILE'),
+    help: 'YAML/JSON file of the client bearer tokens {name, role: read|write|admin, sha256 | token}; re-read when it changes',
+  }),
+  adminTokenFile: f({ kind: path('FILE'), help: 'file holding one bearer token with the admin role (older form of --tokens-file)' }),
+  anonymousRole: f({
+    kind: anonymousRoleKind,
+    defaultValue: 'none' as ClientRole | 'none',
+    help: 'what a request without a token may do: none (refused with 401), read, write or admin',
+  }),
+  metricsRequireToken: f({ kind: boolean, defaultValue: false, help: 'serve /metrics only to tokens with the read role (by default it is open to scrapers)' }),
   logLevel: f({ kind: logLevel, defaultValue: 'info' as LogLevel, help: `one of ${LOG_LEVELS.join(', ')}` }),
   tickMs: f({ kind: integer(1, TICK_MS_MAX), defaultValue: 10, help: 'Raft tick length, in milliseconds' }),
   electionTimeoutMs: f({
@@ -439,7 +466,10 @@ export function parseNodeConfig(argv: readonly string[], env: Readonly<Record<st
   const advertise = r.get('advertisePeer');
   const bootstrap = r.get('bootstrap');
   const clusterSecretFile = r.get('clusterSecretFile');
+  const tokensFile = r.get('tokensFile');
   const adminTokenFile = r.get('adminTokenFile');
+  const anonymousRole = r.get('anonymousRole');
+  const metricsRequireToken = r.get('metricsRequireToken');
   const level = r.get('logLevel');
   const tick = r.get('tickMs');
   const election = r.get('electionTimeoutMs');
@@ -475,7 +505,12 @@ export function parseNodeConfig(argv: readonly string[], env: Readonly<Record<st
     );
 
   const clusterSecret = r.secret(clusterSecretFile);
-  const adminToken = r.secret(adminTokenFile);
+  const tokens = readTokens({ tokensFile: tokensFile.value, adminTokenFile: adminTokenFile.value });
+  if (!tokens.ok) r.problems.push(...tokens.problems.map((p) => `${p} (${tokensFile.value !== undefined ? tokensFile.source : adminTokenFile.source})`));
+  if (tokensFile.value === undefined && adminTokenFile.value === undefined && anonymousRole.value === 'none')
+    r.problems.push(
+      'tokensFile: no client could use this node: set --tokens-file (or --admin-token-file), or --anonymous-role to serve requests without a token',
+    );
 
   problems.push(...r.problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -488,7 +523,9 @@ export function parseNodeConfig(argv: readonly string[], env: Readonly<Record<st
     advertisePeer: must(advertisePeer),
     bootstrap: must(bootstrap.value),
     clusterSecret,
-    adminToken,
+    tokens: tokens.ok ? tokens.value : must<TokenSet>(undefined),
+    anonymousRole: anonymousRole.value === 'none' ? undefined : must(anonymousRole.value),
+    metricsRequireToken: must(metricsRequireToken.value),
     logLevel: must(level.value),
     tickMs: must(tick.value),
     electionTimeoutMs: must(election.value),
@@ -497,6 +534,7 @@ export function parseNodeConfig(argv: readonly string[], env: Readonly<Record<st
     snapshotThresholdBytes: must(snapBytes.value),
     configFile,
     clusterSecretFile: clusterSecretFile.value,
+    tokensFile: tokensFile.value,
     adminTokenFile: adminTokenFile.value,
   };
 }
@@ -526,7 +564,8 @@ export function describeNodeConfig(config: NodeConfig): Record<string, unknown> 
     listenApi: formatHostPort(config.listenApi),
     advertisePeer: formatHostPort(config.advertisePeer),
     clusterSecret: config.clusterSecret === undefined ? 'unset' : 'set',
-    adminToken: config.adminToken === undefined ? 'unset' : 'set',
+    tokens: config.tokens.describe(),
+    anonymousRole: config.anonymousRole ?? 'none',
   };
 }
 

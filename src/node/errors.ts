@@ -8,7 +8,18 @@ export type NodeErrorCode =
   | 'bad-request'
   | 'too-large'
   | 'not-found'
+  /** No usable bearer token (none sent where one is needed, or one that matches none). */
   | 'unauthorized'
+  /** The token (or an anonymous request) lacks the role the request needs. */
+  | 'forbidden'
+  /** A JSON route got a body of another Content-Type. */
+  | 'unsupported-media-type'
+  /** A listing without ?encoding=base64 met a value that is not UTF-8 text. */
+  | 'value-not-utf8'
+  /** The request line and headers, or the whole request, did not arrive in time. */
+  | 'request-timeout'
+  /** The request line or headers are larger than the server accepts. */
+  | 'headers-too-large'
   | 'already-initialized'
   | 'not-initialized'
   /** The request timed out after it was proposed: it may or may not have been committed. */
@@ -45,6 +56,16 @@ export function httpStatus(code: NodeErrorCode): number {
       return 400;
     case 'unauthorized':
       return 401;
+    case 'forbidden':
+      return 403;
+    case 'request-timeout':
+      return 408;
+    case 'unsupported-media-type':
+      return 415;
+    case 'value-not-utf8':
+      return 422;
+    case 'headers-too-large':
+      return 431;
     case 'not-found':
     case 'unknown-member':
       return 404;
@@ -79,7 +100,7 @@ export function httpStatus(code: NodeErrorCode): number {
 const NODE_ERROR_CODES: ReadonlySet<string> = new Set<NodeErrorCode>([
   'not-leader', 'transfer-in-progress', 'membership-change-pending', 'unknown-member', 'member-exists', 'wrong-role',
   'learner-not-caught-up', 'quorum-would-be-lost', 'too-many-uncommitted', 'invalid-argument', 'bad-request', 'too-large',
-  'not-found', 'unauthorized', 'already-initialized', 'not-initialized', 'maybe-committed', 'proposal-dropped', 'read-dropped',
+  'not-found', 'unauthorized', 'forbidden', 'unsupported-media-type', 'value-not-utf8', 'request-timeout', 'headers-too-large', 'already-initialized', 'not-initialized', 'maybe-committed', 'proposal-dropped', 'read-dropped',
   'leader-unreachable', 'member-unreachable', 'shutting-down', 'timeout', 'internal',
 ]);
 

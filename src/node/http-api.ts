@@ -1,14 +1,15 @@
 // The node's HTTP API (client and admin on one port). It only translates between HTTP and
 // NodeRequest/NodeResponse; what a request does is the node's business (service.ts).
 // Nothing a client sends may crash the process: every handler's failure becomes a JSON error.
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { ClientRole } from '../auth/roles.js';
 import { isUnspecifiedHost, parseHostPort } from '../config/host-port.js';
 import { NODE_ID_RULE, isValidNodeId } from '../config/node-config.js';
 import { LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError } from './errors.js';
 import { mountClusterPage, type ClusterPageApi } from './http-cluster.js';
-import { checkKey, errorReply, expectKind, parseConsistency, parseRequestId } from './http-params.js';
+import type { ClientAuth, Principal } from './auth.js';
+import { checkJsonContentType, checkKey, errorReply, expectKind, listItemsJson, parseConsistency, parseListEncoding, parseRequestId } from './http-params.js';
 import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
 import type { Consistency, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
 
@@ -22,8 +23,9 @@ export const LIST_LIMIT_DEFAULT = 100;
 /** What the HTTP layer needs from the node. */
 export interface NodeApi {
   readonly id: string;
-  readonly adminToken: string | undefined;
-  execute(req: NodeRequest): Promise<Served<NodeResponse>>;
+  readonly auth: ClientAuth;
+  /** Runs an authorized request here or on the leader (which checks `principal` again). */
+  execute(req: NodeRequest, principal: Principal): Promise<Served<NodeResponse>>;
   status(): StatusBody;
   digest(): DigestResult;
   bootstrap(): Promise<{ clusterId: string }>;
@@ -38,7 +40,14 @@ export interface NodeApi {
 
 function sendError(res: Response, servedBy: string, e: unknown): void {
   const reply = errorReply(e);
-  res.status(reply.status).set(SERVED_BY_HEADER, servedBy).json(reply.body);
+  res.status(reply.status).set(reply.headers).set(SERVED_BY_HEADER, servedBy).json(reply.body);
+}
+
+/** Set by the `need` middleware before anything else of a route runs. */
+function principalOf(res: Response): Principal {
+  const p = res.locals.principal as Principal | undefined;
+  if (p === undefined) throw new NodeError('internal', 'a route ran without its authorization step');
+  return p;
 }
 
 function keyOf(req: Request): string {
@@ -88,7 +97,6 @@ function memberAddress(address: string, field: string): string {
   return address;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
 const encoder = new TextEncoder();
 
 export function createHttpApp(node: NodeApi): express.Express {
@@ -105,29 +113,40 @@ export function createHttpApp(node: NodeApi): express.Express {
         .catch((e: unknown) => sendError(res, node.id, e));
     };
 
-  const requireAdmin = (req: Request): void => {
-    const token = node.adminToken;
-    if (token === undefined) return;
-    const h = req.get('authorization') ?? '';
-    const given = h.startsWith('Bearer ') ? h.slice('Bearer '.length) : '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(token);
-    if (a.length !== b.length || !timingSafeEqual(a, b))
-      throw new NodeError('unauthorized', 'this endpoint needs "Authorization: Bearer <admin token>"');
+  // Authorization comes first in every route, so a request without the right token never has its
+  // body buffered.
+  const need =
+    (role: ClientRole): RequestHandler =>
+    (req, res, next) => {
+      try {
+        res.locals.principal = node.auth.authorize(req.get('authorization'), role, `${req.method} ${req.path}`);
+        next();
+      } catch (e) {
+        next(e);
+      }
+    };
+  const jsonOnly: RequestHandler = (req, _res, next) => {
+    try {
+      checkJsonContentType(req.get('content-type'));
+      next();
+    } catch (e) {
+      next(e);
+    }
   };
 
   const run = async (req: NodeRequest, res: Response): Promise<NodeResponse> => {
-    const served = await node.execute(req);
+    const served = await node.execute(req, principalOf(res));
     res.set(SERVED_BY_HEADER, served.servedBy);
     return served.result;
   };
 
   const raw = express.raw({ type: () => true, limit: VALUE_SIZE_MAX_BYTES });
-  const json = express.json({ limit: JSON_BODY_MAX_BYTES, type: () => true });
+  const json = [jsonOnly, express.json({ limit: JSON_BODY_MAX_BYTES, type: () => true })];
 
   // ---- key-value
   app.put(
     '/v1/kv/*key',
+    need('write'),
     raw,
     handle(async (req, res) => {
       const key = keyOf(req);
@@ -138,6 +157,7 @@ export function createHttpApp(node: NodeApi): express.Express {
   );
   app.get(
     '/v1/kv/*key',
+    need('read'),
     handle(async (req, res) => {
       const r = expectKind(await run({ kind: 'get', key: keyOf(req), consistency: consistencyOf(req) }, res), 'get');
       if (r.value === null) throw new NodeError('not-found', 'no such key');
@@ -146,20 +166,34 @@ export function createHttpApp(node: NodeApi): express.Express {
   );
   app.delete(
     '/v1/kv/*key',
+    need('write'),
     handle(async (req, res) => {
       const requestId = requestIdOf(req);
       const r = expectKind(await run({ kind: 'delete', key: keyOf(req), ...(requestId ? { requestId } : {}) }, res), 'delete');
       res.json({ deleted: r.deleted, revision: r.revision });
     }),
   );
+  const casSegments = (req: Request): string[] => {
+    const parts = req.params.key;
+    const segments = Array.isArray(parts) ? parts : [];
+    if (segments.length < 2 || segments[segments.length - 1] !== 'cas')
+      throw new NodeError('bad-request', 'POST is only for compare-and-swap: POST /v1/kv/<key>/cas');
+    return segments;
+  };
   app.post(
     '/v1/kv/*key',
+    need('write'),
+    ((req, _res, next) => {
+      try {
+        casSegments(req);
+        next();
+      } catch (e) {
+        next(e);
+      }
+    }) satisfies RequestHandler,
     json,
     handle(async (req, res) => {
-      const parts = req.params.key;
-      const segments = Array.isArray(parts) ? parts : [];
-      if (segments.length < 2 || segments[segments.length - 1] !== 'cas')
-        throw new NodeError('bad-request', 'POST is only for compare-and-swap: POST /v1/kv/<key>/cas');
+      const segments = casSegments(req);
       const key = segments.slice(0, -1).join('/');
       const body = jsonBody(req);
       const expected = body.expected;
@@ -184,26 +218,30 @@ export function createHttpApp(node: NodeApi): express.Express {
   );
   app.get(
     '/v1/kv',
+    need('read'),
     handle(async (req, res) => {
       const prefix = typeof req.query.prefix === 'string' ? req.query.prefix : '';
       const limitRaw = req.query.limit;
       const limit = limitRaw === undefined ? LIST_LIMIT_DEFAULT : Number(limitRaw);
       if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX)
         throw new NodeError('bad-request', `limit must be an integer in 1..${LIST_LIMIT_MAX}`);
+      const encoding = parseListEncoding(req.query.encoding);
       const r = expectKind(await run({ kind: 'list', prefix, limit, consistency: consistencyOf(req) }, res), 'list');
-      res.json({ items: r.items.map((i) => ({ key: i.key, value: utf8.decode(i.value), revision: i.revision })), more: r.more });
+      res.json({ items: listItemsJson(r.items, encoding), more: r.more });
     }),
   );
 
   // ---- status
   app.get(
     '/v1/status',
+    need('read'),
     handle((_req, res) => {
       res.set(SERVED_BY_HEADER, node.id).json(node.status());
     }),
   );
   app.get(
     '/v1/digest',
+    need('read'),
     handle((_req, res) => {
       res.set(SERVED_BY_HEADER, node.id).json(node.digest());
     }),
@@ -216,13 +254,14 @@ export function createHttpApp(node: NodeApi): express.Express {
   };
   app.post(
     '/v1/bootstrap',
-    handle(async (req, res) => {
-      requireAdmin(req);
+    need('admin'),
+    handle(async (_req, res) => {
       res.set(SERVED_BY_HEADER, node.id).json(await node.bootstrap());
     }),
   );
   app.get(
     '/v1/members',
+    need('read'),
     handle((_req, res) => {
       const s = node.status();
       res.set(SERVED_BY_HEADER, node.id).json({
@@ -234,9 +273,9 @@ export function createHttpApp(node: NodeApi): express.Express {
   );
   app.post(
     '/v1/members',
+    need('admin'),
     json,
     handle(async (req, res) => {
-      requireAdmin(req);
       const body = jsonBody(req);
       const role = body.role ?? 'learner';
       if (role !== 'learner') throw new NodeError('bad-request', 'new members join as "learner"; promote them once caught up');
@@ -246,23 +285,23 @@ export function createHttpApp(node: NodeApi): express.Express {
   );
   app.post(
     '/v1/members/:id/promote',
+    need('admin'),
     handle(async (req, res) => {
-      requireAdmin(req);
       await membership({ kind: 'promote', id: String(req.params.id) }, res);
     }),
   );
   app.delete(
     '/v1/members/:id',
+    need('admin'),
     handle(async (req, res) => {
-      requireAdmin(req);
       await membership({ kind: 'remove', id: String(req.params.id) }, res);
     }),
   );
   app.post(
     '/v1/leader/transfer',
+    need('admin'),
     json,
     handle(async (req, res) => {
-      requireAdmin(req);
       const r = expectKind(await run({ kind: 'transfer', to: stringField(jsonBody(req), 'to') }, res), 'transfer');
       res.json({ leader: r.leader });
     }),
@@ -270,8 +309,8 @@ export function createHttpApp(node: NodeApi): express.Express {
   // The original system's endpoints, kept for its scripts.
   app.get(
     '/internal/join',
+    need('admin'),
     handle(async (req, res) => {
-      requireAdmin(req);
       const name = req.query.name;
       const host = req.query.host;
       if (typeof name !== 'string' || name === '' || typeof host !== 'string' || host === '')
@@ -281,8 +320,8 @@ export function createHttpApp(node: NodeApi): express.Express {
   );
   app.get(
     '/internal/leave',
+    need('admin'),
     handle(async (req, res) => {
-      requireAdmin(req);
       const name = req.query.name;
       if (typeof name !== 'string' || name === '') throw new NodeError('bad-request', 'use /internal/leave?name=<id>&host=<peer host:port>');
       await membership({ kind: 'leave', id: name }, res);
@@ -300,14 +339,15 @@ export function createHttpApp(node: NodeApi): express.Express {
   });
   app.get(
     '/metrics',
-    handle(async (_req, res) => {
+    handle(async (req, res) => {
+      node.auth.authorizeMetrics(req.get('authorization'));
       const m = await node.metrics();
       res.type(m.contentType).send(m.body);
     }),
   );
 
   // ---- the cluster page (read-only)
-  if (node.clusterPage !== undefined) mountClusterPage(app, node.id, node.clusterPage);
+  if (node.clusterPage !== undefined) mountClusterPage(app, node.id, node.clusterPage, need('read'));
 
   app.use((req: Request, res: Response) => {
     sendError(res, node.id, new NodeError('not-found', `no route for ${req.method} ${req.path}; see GET /v1/status and the API reference`));

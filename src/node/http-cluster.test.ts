@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ClusterView, EventsView, MemberReports } from '../api/types.js';
+import { ClientAuth } from './auth.js';
 import { createHttpApp, type NodeApi } from './http-api.js';
+import { bearer, testTokenSet } from './http-test-support.js';
 import type { ClusterPageApi } from './http-cluster.js';
 import { loadPageAssets } from './page-assets.js';
 
@@ -17,7 +19,7 @@ function nodeWith(clusterPage: ClusterPageApi | undefined): NodeApi {
   };
   return {
     id: 'node-1',
-    adminToken: undefined,
+    auth: new ClientAuth({ tokens: testTokenSet, anonymousRole: undefined, metricsRequireToken: false }),
     execute: () => Promise.reject(new Error('not used')),
     status: unused,
     digest: unused,
@@ -99,17 +101,28 @@ describe('the cluster page routes', () => {
     assert.match(((await res.json()) as { error: { message: string } }).error.message, /not built.*npm run build/);
   });
 
-  it('answers the JSON the page reads', async () => {
-    assert.deepEqual(await (await fetch(`${base}/v1/cluster`)).json(), { node: { id: 'node-1' } });
-    assert.deepEqual(await (await fetch(`${base}/v1/cluster/members`)).json(), { members: [] });
-    await fetch(`${base}/v1/events`);
-    await fetch(`${base}/v1/events?after=17`);
+  it('answers the JSON the page reads to a read token', async () => {
+    const read = { headers: bearer('read') };
+    assert.deepEqual(await (await fetch(`${base}/v1/cluster`, read)).json(), { node: { id: 'node-1' } });
+    assert.deepEqual(await (await fetch(`${base}/v1/cluster/members`, read)).json(), { members: [] });
+    await fetch(`${base}/v1/events`, read);
+    await fetch(`${base}/v1/events?after=17`, read);
     assert.deepEqual(asked, [0, 17]);
+  });
+
+  it('serves the page without a token but its data only with one', async () => {
+    assert.equal((await fetch(`${base}/`)).status, 200);
+    assert.equal((await fetch(`${base}/ui/page.js`)).status, 200);
+    for (const path of ['/v1/cluster', '/v1/cluster/members', '/v1/events']) {
+      const res = await fetch(`${base}${path}`);
+      assert.equal(res.status, 401, path);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unauthorized');
+    }
   });
 
   it('refuses a bad event sequence number', async () => {
     for (const q of ['abc', '-1', '1.5', '9'.repeat(20)]) {
-      const res = await fetch(`${base}/v1/events?after=${q}`);
+      const res = await fetch(`${base}/v1/events?after=${q}`, { headers: bearer('read') });
       assert.equal(res.status, 400, q);
     }
   });

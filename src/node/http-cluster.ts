@@ -2,7 +2,7 @@
 // the JSON it polls (GET /v1/cluster, /v1/cluster/members, /v1/events). Kept apart from the KV and
 // admin routes of http-api.ts, which mounts them with one call.
 import type express from 'express';
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { SERVED_BY_HEADER, type ClusterView, type EventsView, type MemberReports } from '../api/types.js';
 import { NodeError } from './errors.js';
 import { errorReply } from './http-params.js';
@@ -36,7 +36,11 @@ function parseAfter(raw: unknown): number {
   return Number(raw);
 }
 
-export function mountClusterPage(app: express.Express, nodeId: string, page: ClusterPageApi): void {
+/**
+ * `readers` authorizes the JSON routes (the `read` role); the page's own files stay open so that a
+ * browser can load the page and then ask for a token.
+ */
+export function mountClusterPage(app: express.Express, nodeId: string, page: ClusterPageApi, readers: RequestHandler): void {
   const handle =
     (fn: (req: Request, res: Response) => Promise<void> | void) =>
     (req: Request, res: Response): void => {
@@ -66,18 +70,21 @@ export function mountClusterPage(app: express.Express, nodeId: string, page: Clu
   );
   app.get(
     '/v1/cluster',
+    readers,
     handle(async (_req, res) => {
       res.set(SERVED_BY_HEADER, nodeId).json(await page.cluster());
     }),
   );
   app.get(
     '/v1/cluster/members',
+    readers,
     handle(async (_req, res) => {
       res.set(SERVED_BY_HEADER, nodeId).json(await page.members());
     }),
   );
   app.get(
     '/v1/events',
+    readers,
     handle((req, res) => {
       res.set(SERVED_BY_HEADER, nodeId).json(page.events(parseAfter(req.query.after)));
     }),

@@ -8,47 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { REVISION_HEADER, SERVED_BY_HEADER } from '../api/types.js';
 import { KEY_SIZE_MAX_BYTES, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
-import { NodeError } from './errors.js';
-import { createHttpApp, type NodeApi } from './http-api.js';
+import { createHttpApp } from './http-api.js';
 import { kvFastPath } from './http-fast.js';
-import type { NodeRequest, NodeResponse, Served } from './requests.js';
-
-/** A node that keeps keys in a map; keys starting with "follower-" answer as a follower would. */
-function memoryNode(): NodeApi & { readonly seen: NodeRequest[] } {
-  const values = new Map<string, { value: Uint8Array; revision: number }>();
-  let revision = 0;
-  const seen: NodeRequest[] = [];
-  return {
-    id: 'node-1',
-    adminToken: undefined,
-    seen,
-    execute(req: NodeRequest): Promise<Served<NodeResponse>> {
-      seen.push(req);
-      if ('key' in req && req.key.startsWith('follower-')) return Promise.reject(new NodeError('not-leader', 'ask node-2', 'node-2'));
-      switch (req.kind) {
-        case 'put':
-          values.set(req.key, { value: Uint8Array.from(req.value), revision: ++revision });
-          return Promise.resolve({ servedBy: 'node-1', result: { kind: 'put', revision } });
-        case 'get': {
-          const e = values.get(req.key);
-          return Promise.resolve({ servedBy: req.consistency === 'serializable' ? 'node-3' : 'node-1', result: { kind: 'get', value: e?.value ?? null, revision: e?.revision ?? 0 } });
-        }
-        default:
-          return Promise.reject(new NodeError('internal', `unexpected ${req.kind}`));
-      }
-    },
-    status: () => {
-      throw new Error('not used');
-    },
-    digest: () => {
-      throw new Error('not used');
-    },
-    bootstrap: () => Promise.reject(new Error('not used')),
-    isLive: () => true,
-    readiness: () => ({ ready: true, reason: 'test' }),
-    metrics: () => Promise.resolve({ contentType: 'text/plain', body: '' }),
-  };
-}
+import { bearer, memoryNode } from './http-test-support.js';
 
 interface Answer {
   readonly status: number;
@@ -58,10 +20,15 @@ interface Answer {
 
 const COMPARED_HEADERS = ['content-type', 'content-length', SERVED_BY_HEADER.toLowerCase(), REVISION_HEADER.toLowerCase()];
 
+const COMPARED_HEADERS_WITH_AUTH = [...COMPARED_HEADERS, 'www-authenticate'];
+
+/** Sends the write token unless the test gives its own Authorization (or '' for none). */
 async function call(base: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await fetch(`${base}${path}`, { method, body, headers });
+  const h: Record<string, string> = { ...bearer('write'), ...headers };
+  if (h.authorization === '') delete h.authorization;
+  const res = await fetch(`${base}${path}`, { method, body, headers: h });
   const text = await res.text();
-  return { status: res.status, body: text, headers: Object.fromEntries(COMPARED_HEADERS.map((h) => [h, res.headers.get(h)])) };
+  return { status: res.status, body: text, headers: Object.fromEntries(COMPARED_HEADERS_WITH_AUTH.map((name) => [name, res.headers.get(name)])) };
 }
 
 function listen(server: Server): Promise<string> {
@@ -111,15 +78,44 @@ describe('the KV fast path', () => {
     await same('GET', '/v1/kv/dir/sub/beta.v2~x');
     await same('GET', '/v1/kv/empty?consistency=serializable');
     assert.equal((await same('GET', '/v1/kv/absent')).status, 404);
-    await same('PUT', '/v1/kv/with-id', 'v', { 'X-Request-Id': 'client-7:42' });
+    await same('PUT', '/v1/kv/with-id', 'v', { 'X-Kuberaft-Request-Id': 'client-7:42' });
     assert.equal(taken - before, 8);
-    const put = fastNode.seen.find((r) => r.kind === 'put' && r.key === 'with-id');
+    const put = fastNode.seen.find((r) => r.req.kind === 'put' && r.req.key === 'with-id')?.req;
     assert.deepEqual(put?.kind === 'put' ? put.requestId : undefined, { client: 'client-7', seq: 42 });
+  });
+
+  it('ignores X-Request-Id, which proxies set to their own UUIDs', async () => {
+    const before = taken;
+    assert.equal((await same('PUT', '/v1/kv/proxied', 'v', { 'X-Request-Id': '0b7e4c4e-8f5c-4a9c-9d0e-2f1f3c5b6a7d' })).status, 200);
+    assert.equal(taken - before, 1);
+    for (const node of [fastNode, appNode]) {
+      const put = node.seen.find((r) => r.req.kind === 'put' && r.req.key === 'proxied')?.req;
+      assert.ok(put?.kind === 'put' && put.requestId === undefined);
+    }
+  });
+
+  it('authorizes before anything else, as the app does', async () => {
+    const before = taken;
+    const none = await same('PUT', '/v1/kv/alpha', 'v', { authorization: '' });
+    assert.equal(none.status, 401);
+    assert.equal(none.headers['www-authenticate'], 'Bearer realm="kuberaft"');
+    assert.equal((await same('GET', '/v1/kv/alpha', undefined, { authorization: '' })).status, 401);
+    assert.equal((await same('PUT', '/v1/kv/alpha', 'v', { authorization: 'Bearer not-a-known-token-at-all' })).status, 401);
+    assert.equal((await same('PUT', '/v1/kv/alpha', 'v', { authorization: 'Basic dXNlcjpwYXNz' })).status, 401);
+    const readOnly = await same('PUT', '/v1/kv/alpha', 'v', bearer('read'));
+    assert.equal(readOnly.status, 403);
+    assert.match(readOnly.body, /"code":"forbidden".*token \\"test-read\\" has the read role; PUT \/v1\/kv\/alpha needs write/);
+    // An unauthorized key that is also too long: the token is checked first.
+    assert.equal((await same('PUT', `/v1/kv/${'k'.repeat(KEY_SIZE_MAX_BYTES + 1)}`, 'v', { authorization: '' })).status, 401);
+    assert.equal((await same('GET', '/v1/kv/alpha', undefined, bearer('read'))).status, 200);
+    assert.equal(taken - before, 7);
+    const principal = fastNode.seen.at(-1)?.principal;
+    assert.deepEqual(principal, { name: 'test-read', role: 'read' });
   });
 
   it('answers errors as the app does', async () => {
     const before = taken;
-    assert.equal((await same('PUT', '/v1/kv/bad-id', 'v', { 'X-Request-Id': 'no-sequence' })).status, 400);
+    assert.equal((await same('PUT', '/v1/kv/bad-id', 'v', { 'X-Kuberaft-Request-Id': 'no-sequence' })).status, 400);
     const redirect = await same('PUT', '/v1/kv/follower-x', 'v');
     assert.equal(redirect.status, 503);
     assert.match(redirect.body, /"leader":"node-2"/);

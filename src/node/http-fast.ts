@@ -67,22 +67,24 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
 
 function sendError(res: ServerResponse, servedBy: string, e: unknown): void {
   const reply = errorReply(e);
-  send(res, reply.status, { 'Content-Type': JSON_TYPE, [SERVED_BY_HEADER]: servedBy }, JSON.stringify(reply.body));
+  send(res, reply.status, { ...reply.headers, 'Content-Type': JSON_TYPE, [SERVED_BY_HEADER]: servedBy }, JSON.stringify(reply.body));
 }
 
 async function serve(node: NodeApi, r: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // Before the body is read, as the express app does.
+  const principal = node.auth.authorize(req.headers.authorization, r.kind === 'put' ? 'write' : 'read', `${r.kind.toUpperCase()} /v1/kv/${r.key}`);
   const key = checkKey(r.key);
   if (r.kind === 'put') {
     const requestId = parseRequestId(req.headers[REQUEST_ID] as string | undefined);
     const body = await readBody(req);
     const value = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     const request: NodeRequest = { kind: 'put', key, value, ...(requestId ? { requestId } : {}) };
-    const served = await node.execute(request);
+    const served = await node.execute(request, principal);
     const put = expectKind(served.result, 'put');
     send(res, 200, { 'Content-Type': JSON_TYPE, [SERVED_BY_HEADER]: served.servedBy }, JSON.stringify({ revision: put.revision }));
     return;
   }
-  const served = await node.execute({ kind: 'get', key, consistency: r.consistency });
+  const served = await node.execute({ kind: 'get', key, consistency: r.consistency }, principal);
   const got = expectKind(served.result, 'get');
   if (got.value === null) throw new NodeError('not-found', 'no such key');
   const value = Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength);

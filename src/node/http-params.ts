@@ -2,11 +2,14 @@
 // path for single-key reads and writes. Both must accept, refuse and answer exactly alike.
 import { REQUEST_ID_HEADER } from '../api/types.js';
 import { KEY_SIZE_MAX_BYTES } from '../kv/limits.js';
+import { WWW_AUTHENTICATE } from './auth.js';
 import { NodeError, httpStatus, toNodeError } from './errors.js';
-import type { Consistency, NodeResponse, RequestIdWire } from './requests.js';
+import type { Consistency, ListItem, NodeResponse, RequestIdWire } from './requests.js';
 
 export interface ErrorReply {
   readonly status: number;
+  /** Headers the error needs besides Content-Type (the Bearer challenge of a 401). */
+  readonly headers: Readonly<Record<string, string>>;
   readonly body: { error: { code: string; message: string; leader?: string } };
 }
 
@@ -14,7 +17,41 @@ export function errorReply(e: unknown): ErrorReply {
   const err = toNodeError(e);
   const error: { code: string; message: string; leader?: string } = { code: err.code, message: err.message };
   if (err.leader !== undefined) error.leader = err.leader;
-  return { status: httpStatus(err.code), body: { error } };
+  const status = httpStatus(err.code);
+  return { status, headers: status === 401 ? { 'WWW-Authenticate': WWW_AUTHENTICATE } : {}, body: { error } };
+}
+
+/** JSON routes take only JSON bodies: a text/plain or form POST is what a cross-site page can send unasked. */
+export function checkJsonContentType(contentType: string | undefined): void {
+  const media = (contentType ?? '').split(';', 1)[0]?.trim().toLowerCase();
+  if (media !== 'application/json')
+    throw new NodeError('unsupported-media-type', `this endpoint takes a JSON body: send "Content-Type: application/json" (got ${contentType === undefined ? 'none' : JSON.stringify(contentType)})`);
+}
+
+export type ListEncoding = 'utf8' | 'base64';
+
+export function parseListEncoding(e: unknown): ListEncoding {
+  if (e === undefined || e === 'utf8') return 'utf8';
+  if (e === 'base64') return 'base64';
+  throw new NodeError('bad-request', 'encoding must be "utf8" (default) or "base64"');
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Listed values as JSON strings: UTF-8 text, or base64. Text that is not UTF-8 fails the listing rather than arrive mangled. */
+export function listItemsJson(items: readonly ListItem[], encoding: ListEncoding): { key: string; value: string; revision: number }[] {
+  return items.map((i) => {
+    let value: string;
+    if (encoding === 'base64') value = Buffer.from(i.value.buffer, i.value.byteOffset, i.value.byteLength).toString('base64');
+    else {
+      try {
+        value = strictUtf8.decode(i.value);
+      } catch {
+        throw new NodeError('value-not-utf8', `the value of ${JSON.stringify(i.key)} is not UTF-8 text; list with ?encoding=base64`);
+      }
+    }
+    return { key: i.key, value, revision: i.revision };
+  });
 }
 
 /** The node's answer as the kind the request asked for (anything else is a bug: 'internal'). */

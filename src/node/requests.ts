@@ -2,6 +2,8 @@
 // follower → leader forwarding over the peer transport, so a forwarded request is exactly the
 // request the leader would have received directly.
 import { assert } from '../raft/assert.js';
+import type { ClientRole } from '../auth/roles.js';
+import { isClientRole } from '../auth/roles.js';
 
 export type Consistency = 'linearizable' | 'serializable';
 
@@ -170,6 +172,17 @@ function consistency(o: Record<string, unknown>): Consistency {
   const c = o.consistency;
   if (c !== 'linearizable' && c !== 'serializable') throw new ForwardDecodeError('consistency must be linearizable or serializable');
   return c;
+}
+
+/** A forwarded request with the principal the forwarding node authorized (absent from older members). */
+export function validateForwarded(v: unknown): { request: NodeRequest; principal: { name: string; role: ClientRole } | undefined } {
+  const request = validateRequest(v);
+  const p = (v as Record<string, unknown>).principal;
+  if (p === undefined || p === null) return { request, principal: undefined };
+  if (typeof p !== 'object') throw new ForwardDecodeError('principal must be an object');
+  const o = p as Record<string, unknown>;
+  if (typeof o.name !== 'string' || !isClientRole(o.role)) throw new ForwardDecodeError('principal must be {name, role}');
+  return { request, principal: { name: o.name, role: o.role } };
 }
 
 /** Checks the shape of a forwarded request (it came from the network). Value limits are the state machine's. */

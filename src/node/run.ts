@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { formatHostPort } from '../config/host-port.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { KvStateMachine } from '../kv/state-machine.js';
+import { ReloadingTokens } from '../auth/reload.js';
 import type { Logger } from '../log/logger.js';
 import { Raft, bootstrapState, type RaftBootState } from '../raft/raft.js';
 import { findMember, voters } from '../raft/membership.js';
@@ -18,8 +19,10 @@ import { RaftDriver } from './driver.js';
 import { NodeError } from './errors.js';
 import { clusterView, memberReports } from './cluster-view.js';
 import { NodeEventLog } from './events.js';
+import { ClientAuth } from './auth.js';
 import { createHttpApp, type NodeApi, type StatusBody } from './http-api.js';
 import { kvFastPath } from './http-fast.js';
+import { hardenHttpServer, httpServerOptions } from './http-server.js';
 import { NodeMetrics } from './metrics.js';
 import { loadPageAssets } from './page-assets.js';
 import { PeerContact } from './peer-contact.js';
@@ -206,11 +209,16 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     const viewSource = { localStatus, memberStatus: (m: NodeId, timeoutMs: number) => service.memberStatus(m, timeoutMs), caughtUpLagEntriesMax: READY_LAG_ENTRIES_MAX };
     const pageAssets = loadPageAssets();
     if (pageAssets === undefined) log.warn('the cluster page is not built: GET / answers 404; run `npm run build`');
+    const tokens = new ReloadingTokens({ tokensFile: config.tokensFile, adminTokenFile: config.adminTokenFile }, config.tokens, (level, msg, fields) =>
+      log[level](msg, fields),
+    );
+    tokens.start();
+    if (config.anonymousRole !== undefined) log.warn('requests without a token are served', { anonymousRole: config.anonymousRole });
     let live = true;
     const api: NodeApi = {
       id,
-      adminToken: config.adminToken?.reveal(),
-      execute: (req) => service.execute(req),
+      auth: new ClientAuth({ tokens: () => tokens.current(), anonymousRole: config.anonymousRole, metricsRequireToken: config.metricsRequireToken }),
+      execute: (req, principal) => service.execute(req, principal),
       status: localStatus,
       digest: () => ({ index: sm.appliedIndex, digest: sm.digest() }),
       bootstrap: async () => {
@@ -235,10 +243,10 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     };
     const app = createHttpApp(api);
     const fast = kvFastPath(api);
-    const server: Server = createServer((req, res) => {
+    const server: Server = createServer(httpServerOptions(), (req, res) => {
       if (!fast(req, res)) app(req, res);
     });
-    server.keepAliveTimeout = 65_000;
+    hardenHttpServer(server, id);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listenApi.port, config.listenApi.host, () => {
@@ -255,6 +263,7 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         live = false;
+        tokens.stop();
         const httpClosed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
         const t = setTimeout(() => server.closeAllConnections(), HTTP_CLOSE_TIMEOUT_MS);

@@ -1,6 +1,8 @@
 // What a node does with a NodeRequest: run it here when this node may (the leader, or a
 // serializable read), or forward it to the leader over the peer transport and relay the answer.
-// A forwarded request is executed by the leader only; it is never forwarded a second time.
+// A forwarded request is executed by the leader only; it is never forwarded a second time. It
+// carries the principal the follower authorized; the leader (which trusts its authenticated peers)
+// checks that principal's role against the request again.
 import type { NodeStatus } from '../api/types.js';
 import { encodeCommand, type Command, type RequestId } from '../kv/command.js';
 import type { ApplyResult } from '../kv/state-machine.js';
@@ -8,14 +10,18 @@ import { assertNever } from '../raft/assert.js';
 import { findMember, isVoter } from '../raft/membership.js';
 import type { Membership, MembershipChange, NodeId } from '../raft/types.js';
 import type { Logger } from '../log/logger.js';
+import { roleIncludes } from '../auth/roles.js';
+import type { Principal } from './auth.js';
+import { requiredRole } from './auth.js';
 import type { RaftDriver } from './driver.js';
 import { NodeError, isNodeErrorCode, toNodeError } from './errors.js';
 import type { DriverNetwork } from './ports.js';
 import {
   decodeWire,
   encodeWire,
+  isAdmin,
   needsLeader,
-  validateRequest,
+  validateForwarded,
   type MemberView,
   type NodeRequest,
   type NodeResponse,
@@ -61,21 +67,22 @@ export class NodeService {
     return r.status;
   }
 
-  /** Runs a client or admin request here or on the leader. */
-  async execute(req: NodeRequest): Promise<Served<NodeResponse>> {
+  /** Runs a client or admin request, which `principal` was authorized for, here or on the leader. */
+  async execute(req: NodeRequest, principal: Principal): Promise<Served<NodeResponse>> {
+    checkRole(req, principal);
     if (!needsLeader(req)) return { servedBy: this.id, result: this.readLocal(req) };
     const leader = await this.awaitLeader();
     if (leader === this.id) {
       try {
-        return { servedBy: this.id, result: await this.executeOnLeader(req) };
+        return { servedBy: this.id, result: await this.executeOnLeader(req, principal) };
       } catch (e) {
         const err = toNodeError(e);
         // Leadership moved between the check and the call: forward once to the new leader.
         if (err.code !== 'not-leader' || err.leader === undefined || err.leader === this.id) throw err;
-        return this.forward(err.leader as NodeId, req);
+        return this.forward(err.leader as NodeId, req, principal);
       }
     }
-    return this.forward(leader, req);
+    return this.forward(leader, req, principal);
   }
 
   private async awaitLeader(): Promise<NodeId> {
@@ -88,10 +95,10 @@ export class NodeService {
     }
   }
 
-  private async forward(leader: NodeId, req: NodeRequest): Promise<Served<NodeResponse>> {
+  private async forward(leader: NodeId, req: NodeRequest, principal: Principal): Promise<Served<NodeResponse>> {
     let reply: Uint8Array;
     try {
-      reply = await this.network.request(leader, encodeWire(req), FORWARD_TIMEOUT_MS);
+      reply = await this.network.request(leader, encodeWire({ ...req, principal }), FORWARD_TIMEOUT_MS);
     } catch (e) {
       const mutating = req.kind !== 'get' && req.kind !== 'list';
       throw new NodeError(
@@ -113,12 +120,16 @@ export class NodeService {
 
   private async serveForwarded(from: NodeId, payload: Uint8Array): Promise<Uint8Array> {
     try {
-      const req = validateRequest(decodeWire(payload));
+      const { request: req, principal: carried } = validateForwarded(decodeWire(payload));
+      // A member of an older version sends no principal: it authorized the request by its own rules,
+      // and it proved it holds the cluster secret.
+      const principal: Principal = carried ?? { name: `forwarded-by-${from}`, role: 'admin' };
+      checkRole(req, principal);
       if (!needsLeader(req)) return encodeWire({ ok: true, servedBy: this.id, result: this.readLocal(req) });
       const leader = this.driver.status().leader;
       if (leader !== this.id)
         throw new NodeError('not-leader', leader === undefined ? 'no leader is known; retry shortly' : `this node is not the leader; ask ${leader}`, leader);
-      return encodeWire({ ok: true, servedBy: this.id, result: await this.executeOnLeader(req) });
+      return encodeWire({ ok: true, servedBy: this.id, result: await this.executeOnLeader(req, principal, from) });
     } catch (e) {
       const err = toNodeError(e);
       if (err.code === 'internal') this.log.warn('forwarded request failed', { from, err: e });
@@ -144,7 +155,9 @@ export class NodeService {
     }
   }
 
-  private async executeOnLeader(req: NodeRequest): Promise<NodeResponse> {
+  private async executeOnLeader(req: NodeRequest, principal: Principal, via?: NodeId): Promise<NodeResponse> {
+    // Membership changes are rare and consequential: say who asked.
+    if (isAdmin(req)) this.log.info('admin request', { request: req, by: principal.name, ...(via === undefined ? {} : { via }) });
     switch (req.kind) {
       case 'put':
         return toResponse(await this.write(withRequestId({ kind: 'put', key: req.key, value: req.value }, req.requestId)));
@@ -224,6 +237,13 @@ export class NodeService {
     }
     return this.changeMembership({ kind: 'promote', id });
   }
+}
+
+/** The front door authorized the principal; this catches a route or a peer that asks for more. */
+function checkRole(req: NodeRequest, principal: Principal): void {
+  const need = requiredRole(req);
+  if (!roleIncludes(principal.role, need))
+    throw new NodeError('forbidden', `${principal.name === 'anonymous' ? 'requests without a token' : `token "${principal.name}"`} have the ${principal.role} role; ${req.kind} needs ${need}`);
 }
 
 function withRequestId(cmd: Command, id: RequestIdWire | undefined): Command {

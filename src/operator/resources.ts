@@ -134,6 +134,9 @@ export function statefulSet(rc: RaftCluster, spec: EffectiveSpec, replicas: numb
             env('KUBERAFT_ADVERTISE_PEER', `$(KUBERAFT_ID).${peersServiceName(name)}.${ns}.svc.cluster.local:${NODE_PEER_PORT}`),
             env('KUBERAFT_CLUSTER_SECRET_FILE', `${AUTH_MOUNT_PATH}/${SECRET_KEY_CLUSTER}`),
             env('KUBERAFT_ADMIN_TOKEN_FILE', `${AUTH_MOUNT_PATH}/${SECRET_KEY_ADMIN}`),
+            // The operator generates only the admin token so far: clients of its clusters read and
+            // write without one, as before client tokens existed (docs/decisions.md).
+            env('KUBERAFT_ANONYMOUS_ROLE', 'write'),
             env('KUBERAFT_ELECTION_TIMEOUT_MS', String(spec.raft.electionTimeoutMs)),
             env('KUBERAFT_HEARTBEAT_INTERVAL_MS', String(spec.raft.heartbeatIntervalMs)),
             env('KUBERAFT_SNAPSHOT_THRESHOLD_ENTRIES', String(spec.raft.snapshotThreshold)),

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startTestCluster } from '../controlplane/cluster.js';
 import type { TestCluster } from '../controlplane/cluster.js';
-import { LocalCluster, freePortBase, killAll, status } from '../process/local-cluster.js';
+import { LocalCluster, freePortBase, killAll, localToken } from '../process/local-cluster.js';
 import { waitFor } from './lib/wait.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -276,13 +276,14 @@ before(async () => {
     const res = await fetch(`${c.url((i % NODES) + 1)}/v1/kv/dashboard-${i}`, {
       method: 'PUT',
       body: `value-${i}`,
+      headers: { authorization: `Bearer ${localToken(c.dataDir, 'write')}` },
       signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
     });
     assert.equal(res.status, 200, await res.text());
     await new Promise((r) => setTimeout(r, WRITE_PAUSE_MS));
   }
   // Until a scrape after the last write has been stored: the commit index Prometheus holds reaches it.
-  const commitIndexes = await Promise.all(Array.from({ length: NODES }, async (_, i) => (await status(c.url(i + 1))).commitIndex));
+  const commitIndexes = await Promise.all(Array.from({ length: NODES }, async (_, i) => (await c.status(i + 1)).commitIndex));
   const leaderCommit = Math.max(...commitIndexes);
   await waitFor('a scrape after the writes', SCRAPE_TIMEOUT_MS, async () => {
     const r = await prom.query(`min(raft_applied_index{job="kuberaft-nodes"}) >= ${leaderCommit}`);

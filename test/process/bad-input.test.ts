@@ -148,6 +148,8 @@ describe('bad input', () => {
     const follower = [...cluster.nodes.values()].find((n) => n.id !== leader.id);
     assert.ok(follower !== undefined);
     const admin = cluster.adminHeaders({ 'content-type': 'application/json' });
+    const write = cluster.headers('write');
+    const read = cluster.headers('read');
     for (const node of [leader, follower]) {
       // Membership: malformed JSON, wrong types, wrong role, missing fields.
       await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{"id": "node-9", "address": ' }, 400, 'bad-request');
@@ -173,19 +175,19 @@ describe('bad input', () => {
       // A bootstrapped member refuses a second bootstrap.
       await expectError(node, '/v1/bootstrap', { method: 'POST', headers: admin }, 409, 'already-initialized');
       // Key and value limits.
-      await expectError(node, `/v1/kv/${'k'.repeat(KEY_SIZE_MAX_BYTES + 1)}`, { method: 'PUT', body: 'v' }, 413, 'too-large');
-      await expectError(node, `/v1/kv/${'k'.repeat(KEY_SIZE_MAX_BYTES + 1)}`, { method: 'GET' }, 413, 'too-large');
-      await expectError(node, '/v1/kv/big', { method: 'PUT', body: Buffer.alloc(VALUE_SIZE_MAX_BYTES + 1, 0x61) }, 413, 'too-large');
+      await expectError(node, `/v1/kv/${'k'.repeat(KEY_SIZE_MAX_BYTES + 1)}`, { method: 'PUT', body: 'v', headers: write }, 413, 'too-large');
+      await expectError(node, `/v1/kv/${'k'.repeat(KEY_SIZE_MAX_BYTES + 1)}`, { method: 'GET', headers: read }, 413, 'too-large');
+      await expectError(node, '/v1/kv/big', { method: 'PUT', body: Buffer.alloc(VALUE_SIZE_MAX_BYTES + 1, 0x61), headers: write }, 413, 'too-large');
       // Other malformed client requests.
-      await expectError(node, '/v1/kv/x', { method: 'PUT', body: 'v', headers: { 'x-request-id': 'no-sequence' } }, 400, 'bad-request');
-      await expectError(node, '/v1/kv/x?consistency=eventual', { method: 'GET' }, 400, 'bad-request');
-      await expectError(node, '/v1/kv?prefix=a&limit=-1', { method: 'GET' }, 400, 'bad-request');
-      await expectError(node, '/v1/kv/x/cas', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"expected": 1, "value": "v"}' }, 400, 'bad-request');
-      await expectError(node, '/v1/kv/x/cas', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'not json' }, 400, 'bad-request');
-      await expectError(node, '/v1/kv/x', { method: 'POST', body: '{}' }, 400, 'bad-request');
-      await expectError(node, '/v1/kv/absent-key', { method: 'GET' }, 404, 'not-found');
+      await expectError(node, '/v1/kv/x', { method: 'PUT', body: 'v', headers: { ...write, 'x-kuberaft-request-id': 'no-sequence' } }, 400, 'bad-request');
+      await expectError(node, '/v1/kv/x?consistency=eventual', { method: 'GET', headers: read }, 400, 'bad-request');
+      await expectError(node, '/v1/kv?prefix=a&limit=-1', { method: 'GET', headers: read }, 400, 'bad-request');
+      await expectError(node, '/v1/kv/x/cas', { method: 'POST', headers: { ...write, 'content-type': 'application/json' }, body: '{"expected": 1, "value": "v"}' }, 400, 'bad-request');
+      await expectError(node, '/v1/kv/x/cas', { method: 'POST', headers: { ...write, 'content-type': 'application/json' }, body: 'not json' }, 400, 'bad-request');
+      await expectError(node, '/v1/kv/x', { method: 'POST', body: '{}', headers: write }, 400, 'bad-request');
+      await expectError(node, '/v1/kv/absent-key', { method: 'GET', headers: read }, 404, 'not-found');
       // A key that is not valid percent-encoding: the message blames the path, not a body.
-      const undecodable = await expectError(node, '/v1/kv/%ZZ', { method: 'GET' }, 400, 'bad-request');
+      const undecodable = await expectError(node, '/v1/kv/%ZZ', { method: 'GET', headers: read }, 400, 'bad-request');
       assert.match(undecodable.message, /^malformed request: .*%ZZ/);
       const badJson = await expectError(node, '/v1/members', { method: 'POST', headers: admin, body: '{' }, 400, 'bad-request');
       assert.match(badJson.message, /^malformed request body: /);

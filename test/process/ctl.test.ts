@@ -1,10 +1,10 @@
 // The real `kuberaft ctl` against a real `kuberaft local --nodes 3` cluster.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LocalCluster, ctl, freePortBase, killAll, status, waitFor } from './local-cluster.js';
+import { LocalCluster, ctl, freePortBase, killAll, localToken, waitFor } from './local-cluster.js';
 import type { CtlResult } from './local-cluster.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kuberaft-ctl-'));
@@ -39,7 +39,7 @@ function ok(r: CtlResult): string {
 }
 
 async function findRoles(): Promise<void> {
-  const s = await status(c().url(1));
+  const s = await c().status(1);
   assert.ok(s.leader !== null);
   leaderOrdinal = Number(s.leader.replace('node-', ''));
   followerOrdinal = leaderOrdinal === 1 ? 2 : 1;
@@ -100,11 +100,35 @@ describe('kuberaft ctl', () => {
     const target = `node-${followerOrdinal}`;
     const transfer = await run(leaderOrdinal, 'transfer', target);
     assert.equal(ok(transfer), `leader is now ${target}\n`, `stderr: ${transfer.stderr}`);
-    await waitFor('every node to follow the new leader', async () => (await status(c().url(3))).leader === target && (await status(c().url(1))).leader === target, 10_000);
+    await waitFor('every node to follow the new leader', async () => (await c().status(3)).leader === target && (await c().status(1)).leader === target, 10_000);
 
-    const anonymous = await ctl(['members', 'remove', 'node-3'], { KUBERAFT_ENDPOINT: c().url(1), KUBERAFT_TOKEN_FILE: '' });
+    // No token given, and none in ./data of the working directory.
+    const anonymous = await ctl(['members', 'remove', 'node-3'], { KUBERAFT_ENDPOINT: c().url(1), KUBERAFT_TOKEN_FILE: '', KUBERAFT_TOKEN: '' }, dataDir);
     assert.equal(anonymous.code, 1);
     assert.match(anonymous.stderr, /\(unauthorized, HTTP 401\)/);
+    const writer = await ctl(['members', 'remove', 'node-3'], { KUBERAFT_ENDPOINT: c().url(1), KUBERAFT_TOKEN_FILE: join(dataDir, 'write-token') });
+    assert.equal(writer.code, 1);
+    assert.match(writer.stderr, /token "local-write" has the write role; DELETE \/v1\/members\/node-3 needs admin \(forbidden, HTTP 403\)/);
+    const reader = await ctl(['put', 'k', 'v'], { KUBERAFT_ENDPOINT: c().url(1), KUBERAFT_TOKEN: localToken(dataDir, 'read') });
+    assert.equal(reader.code, 1);
+    assert.match(reader.stderr, /\(forbidden, HTTP 403\)/);
+  });
+
+  it('finds the admin token of kuberaft local in ./data by itself', async () => {
+    const home = join(dataDir, 'home');
+    mkdirSync(join(home, 'data'), { recursive: true });
+    copyFileSync(join(dataDir, 'admin-token'), join(home, 'data', 'admin-token'));
+    const env = { KUBERAFT_ENDPOINT: c().url(1), KUBERAFT_TOKEN_FILE: '', KUBERAFT_TOKEN: '' };
+    assert.match(ok(await ctl(['status'], env, home)), /^role\s+/m);
+  });
+
+  it('lists binary values as base64 instead of mangling them', async () => {
+    const binary = Buffer.from([0xff, 0x00, 0xfe]);
+    const put = await fetch(`${c().url(1)}/v1/kv/bin/one`, { method: 'PUT', body: binary, headers: { authorization: `Bearer ${localToken(dataDir, 'write')}` } });
+    assert.equal(put.status, 200);
+    await put.text();
+    ok(await run(1, 'put', 'bin/two', 'text'));
+    assert.equal(ok(await run(1, 'list', 'bin/')), `bin/one\t(base64) ${binary.toString('base64')}\nbin/two\ttext\n`);
   });
 
   it('exits 1 with a clear message when the node is unreachable, and 2 on bad arguments', async () => {

@@ -15,7 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { NodeStatus } from '../../src/api/types.js';
+import type { ClientRole, NodeStatus } from '../../src/api/types.js';
 import { BIN, pidAlive } from './local-cluster.js';
 
 /**
@@ -113,6 +113,12 @@ export async function http(url: string, init: RequestInit = {}, timeoutMs = HTTP
 }
 
 export interface NodeOptions {
+  /**
+   * `tokens` (default): the node takes the cluster's tokens file and serves no request without a
+   * token; the harness's calls send the token of the role they need. `anonymous`: no tokens, and
+   * requests without one have every role (the plain mode).
+   */
+  auth?: 'tokens' | 'anonymous';
   /** `--snapshot-threshold-entries`; the node's default when undefined. */
   snapshotThresholdEntries?: number;
   /** A different cluster secret file (the wrong-secret test). */
@@ -171,8 +177,7 @@ export class NodeProcess {
       `127.0.0.1:${this.apiPort}`,
       '--cluster-secret-file',
       this.options.clusterSecretFile ?? this.cluster.secretFile,
-      '--admin-token-file',
-      this.cluster.tokenFile,
+      ...(this.options.auth === 'anonymous' ? ['--anonymous-role', 'admin'] : ['--tokens-file', this.cluster.tokensFile]),
       '--tick-ms',
       String(TICK_MS),
       '--heartbeat-interval-ms',
@@ -243,13 +248,13 @@ export class NodeProcess {
   }
 
   async status(timeoutMs = HTTP_CALL_TIMEOUT_MS): Promise<NodeStatus> {
-    const r = await http(`${this.url}/v1/status`, {}, timeoutMs);
+    const r = await http(`${this.url}/v1/status`, { headers: this.cluster.headers('read') }, timeoutMs);
     assert.equal(r.status, 200, `${this.id} /v1/status`);
     return r.json<NodeStatus>();
   }
 
   async digest(): Promise<{ index: number; digest: string }> {
-    const r = await http(`${this.url}/v1/digest`);
+    const r = await http(`${this.url}/v1/digest`, { headers: this.cluster.headers('read') });
     assert.equal(r.status, 200, `${this.id} /v1/digest`);
     return r.json<{ index: number; digest: string }>();
   }
@@ -286,16 +291,25 @@ export interface ClusterOptions extends NodeOptions {
 export class ProcessCluster {
   readonly dir: string;
   readonly secretFile: string;
+  /** The nodes' tokens file: one token per role, named `test-<role>`. */
+  readonly tokensFile: string;
+  /** A file holding the admin token (for `kuberaft ctl --token-file`). */
   readonly tokenFile: string;
+  readonly tokens: Readonly<Record<ClientRole, string>>;
+  /** The admin token. */
   readonly token: string;
   readonly nodes = new Map<string, NodeProcess>();
 
   private constructor(private readonly options: NodeOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'kuberaft-proc-'));
     this.secretFile = join(this.dir, 'cluster-secret');
+    this.tokensFile = join(this.dir, 'tokens.yaml');
     this.tokenFile = join(this.dir, 'admin-token');
-    this.token = randomBytes(16).toString('hex');
+    this.tokens = { read: randomBytes(16).toString('hex'), write: randomBytes(16).toString('hex'), admin: randomBytes(16).toString('hex') };
+    this.token = this.tokens.admin;
     writeFileSync(this.secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    const entries = (Object.keys(this.tokens) as ClientRole[]).map((role) => `  - {name: test-${role}, role: ${role}, token: ${this.tokens[role]}}\n`);
+    writeFileSync(this.tokensFile, `tokens:\n${entries.join('')}`, { mode: 0o600 });
     writeFileSync(this.tokenFile, `${this.token}\n`, { mode: 0o600 });
     clusters.add(this);
   }
@@ -343,8 +357,13 @@ export class ProcessCluster {
     return [...this.nodes.values()].filter((n) => n.running && !n.stopped);
   }
 
+  /** Headers of a call that needs `role`: its token (none in the anonymous mode), then `extra`. */
+  headers(role: ClientRole, extra: Record<string, string> = {}): Record<string, string> {
+    return this.options.auth === 'anonymous' ? { ...extra } : { authorization: `Bearer ${this.tokens[role]}`, ...extra };
+  }
+
   adminHeaders(extra: Record<string, string> = {}): Record<string, string> {
-    return { authorization: `Bearer ${this.token}`, ...extra };
+    return this.headers('admin', extra);
   }
 
   /** The leader, as the leader itself says (its own status: role leader), among the given nodes. */

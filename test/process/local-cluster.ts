@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/kuberaft.js', import.meta.url));
@@ -70,8 +72,13 @@ export interface StatusView {
   members: { id: string; role: string; address: string; matchIndex: number | null }[];
 }
 
-export async function status(url: string): Promise<StatusView> {
-  const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(5000) });
+/** A token `kuberaft local` generated under `dataDir` (`<role>-token`). */
+export function localToken(dataDir: string, role: 'read' | 'write' | 'admin'): string {
+  return readFileSync(join(dataDir, `${role}-token`), 'utf8').trim();
+}
+
+export async function status(url: string, token: string): Promise<StatusView> {
+  const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(5000), headers: { authorization: `Bearer ${token}` } });
   assert.equal(res.status, 200);
   return (await res.json()) as StatusView;
 }
@@ -86,6 +93,7 @@ export class LocalCluster {
     readonly process: ChildProcess,
     readonly portBase: number,
     readonly nodes: number,
+    readonly dataDir: string,
   ) {
     process.stdout?.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
     process.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
@@ -101,7 +109,7 @@ export class LocalCluster {
       [BIN, 'local', '--nodes', String(opts.nodes), '--data-dir', opts.dataDir, '--port-base', String(opts.portBase)],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const cluster = new LocalCluster(child, opts.portBase, opts.nodes);
+    const cluster = new LocalCluster(child, opts.portBase, opts.nodes, opts.dataDir);
     let exited = false;
     void cluster.exit.then(() => (exited = true));
     try {
@@ -118,10 +126,15 @@ export class LocalCluster {
     return apiUrl(this.portBase, ordinal);
   }
 
+  /** Node `ordinal`'s status, asked with the read token. */
+  status(ordinal: number): Promise<StatusView> {
+    return status(this.url(ordinal), localToken(this.dataDir, 'read'));
+  }
+
   /** Pids of every node, as the nodes report them. */
   async nodePids(): Promise<number[]> {
     const pids: number[] = [];
-    for (let i = 1; i <= this.nodes; i += 1) pids.push((await status(this.url(i))).pid);
+    for (let i = 1; i <= this.nodes; i += 1) pids.push((await this.status(i)).pid);
     return pids;
   }
 
@@ -153,8 +166,8 @@ export interface CtlResult {
 }
 
 /** Runs the real `kuberaft ctl`. */
-export async function ctl(args: readonly string[], env: Record<string, string> = {}): Promise<CtlResult> {
-  const child = spawn(process.execPath, [BIN, 'ctl', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export async function ctl(args: readonly string[], env: Record<string, string> = {}, cwd?: string): Promise<CtlResult> {
+  const child = spawn(process.execPath, [BIN, 'ctl', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(cwd === undefined ? {} : { cwd }) });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LocalCluster, STOP_TIMEOUT_MS, ctl, freePortBase, killAll, pidAlive, status, waitFor } from './local-cluster.js';
+import { LocalCluster, STOP_TIMEOUT_MS, ctl, freePortBase, killAll, pidAlive, waitFor } from './local-cluster.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kuberaft-local-'));
 const started: LocalCluster[] = [];
@@ -37,7 +37,7 @@ describe('kuberaft local --nodes 3', () => {
     assert.match(first.stderr, /^node-2 \| \{"ts":/m);
 
     // Every node sees the same three voters and the same leader.
-    const statuses = await Promise.all([1, 2, 3].map((i) => status(first.url(i))));
+    const statuses = await Promise.all([1, 2, 3].map((i) => first.status(i)));
     const leader = statuses[0]?.leader;
     assert.ok(leader !== null && leader !== undefined);
     for (const s of statuses) {
@@ -51,25 +51,29 @@ describe('kuberaft local --nodes 3', () => {
     );
 
     // The shared secrets are generated once, private to the user.
-    for (const f of ['cluster-secret', 'admin-token']) assert.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
+    for (const f of ['cluster-secret', 'admin-token', 'write-token', 'read-token', 'tokens.yaml']) assert.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
+    // Requests need a token; the supervisor says where they are.
+    assert.equal((await fetch(`${first.url(1)}/v1/status`)).status, 401);
+    assert.match(first.stdout, /^local \| {6}curl -H "Authorization: Bearer \$\(cat .*write-token\)" -X PUT/m);
 
     // A write and a linearizable read through a follower.
     const follower = statuses.find((s) => s.id !== leader);
     assert.ok(follower !== undefined);
     const followerUrl = first.url(Number(follower.id.replace('node-', '')));
-    const put = await ctl(['put', 'greeting', 'hello from a follower', '--endpoint', followerUrl]);
+    const token = { KUBERAFT_TOKEN_FILE: join(dataDir, 'write-token') };
+    const put = await ctl(['put', 'greeting', 'hello from a follower', '--endpoint', followerUrl], token);
     assert.equal(put.code, 0, put.stderr);
-    const got = await ctl(['get', 'greeting', '--endpoint', followerUrl]);
+    const got = await ctl(['get', 'greeting', '--endpoint', followerUrl], token);
     assert.equal(got.code, 0, got.stderr);
     assert.equal(got.stdout, 'hello from a follower\n');
 
     // A node that dies unexpectedly is reported and restarted, and serves again.
-    const victimPid = (await status(first.url(3))).pid;
+    const victimPid = (await first.status(3)).pid;
     process.kill(victimPid, 'SIGKILL');
     await waitFor('the restart notice', () => /^local \| node-3 exited unexpectedly \(signal SIGKILL\); restarting in \d+ ms$/m.test(first.stdout), 10_000);
     await waitFor(
       'node-3 to serve again under a new pid',
-      async () => (await status(first.url(3)).catch(() => undefined))?.pid !== undefined && (await status(first.url(3))).pid !== victimPid,
+      async () => (await first.status(3).catch(() => undefined))?.pid !== undefined && (await first.status(3)).pid !== victimPid,
       30_000,
     );
     pids.push(...(await first.nodePids()));
@@ -87,10 +91,10 @@ describe('kuberaft local --nodes 3', () => {
     started.push(second);
     pids.push(...(await second.nodePids()));
     assert.match(second.stdout, /resuming the 3-node cluster/);
-    const again = await ctl(['get', 'greeting', '--endpoint', second.url(3)]);
+    const again = await ctl(['get', 'greeting', '--endpoint', second.url(3)], token);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout, 'hello from a follower\n');
-    const s = await status(second.url(1));
+    const s = await second.status(1);
     assert.equal(s.members.filter((m) => m.role === 'voter').length, 3);
     const secondPids = await second.nodePids();
     assert.deepEqual(await second.stop('SIGTERM'), { code: 0, signal: null });

@@ -111,7 +111,7 @@ describe('snapshots', () => {
     assert.equal(restarted.snapshotIndex, beforeKill.snapshotIndex);
     assert.ok(restarted.lastIndex >= beforeKill.appliedIndex);
     await assertClusterSound(cluster, history);
-    const local = await fetch(`${node.url}/v1/kv/tail-9?consistency=serializable`);
+    const local = await fetch(`${node.url}/v1/kv/tail-9?consistency=serializable`, { headers: cluster.headers('read') });
     assert.equal(await local.text(), '9');
   });
 });

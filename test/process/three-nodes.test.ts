@@ -33,7 +33,7 @@ describe('three nodes', () => {
     const follower = [...cluster.nodes.values()].find((n) => n.id !== leader.id);
     assert.ok(follower !== undefined);
     await cluster.waitConverged();
-    const local = await fetch(`${follower.url}/v1/kv/via-${leader.id}-1?consistency=serializable`);
+    const local = await fetch(`${follower.url}/v1/kv/via-${leader.id}-1?consistency=serializable`, { headers: cluster.headers('read') });
     assert.equal(local.status, 200);
     assert.equal(local.headers.get('x-kuberaft-served-by'), follower.id);
     assert.equal(await local.text(), `${leader.id}.1`);

@@ -63,10 +63,11 @@ export class KvClient {
     return n;
   }
 
-  private async attempt(path: string, init: RequestInit): Promise<Attempt> {
+  private async attempt(path: string, init: RequestInit & { headers?: Record<string, string> }): Promise<Attempt> {
     const node = this.pick();
+    const role = init.method === 'GET' || init.method === undefined ? 'read' : 'write';
     try {
-      const r = await http(`${node.url}${path}`, init);
+      const r = await http(`${node.url}${path}`, { ...init, headers: this.cluster.headers(role, init.headers ?? {}) });
       // 503/504/429 are the documented "retry" answers; anything else (a 500 included) is final.
       if (r.status === 503 || r.status === 504 || r.status === 429) return { kind: 'retry', sent: true, why: `${r.status} ${r.body.toString()}` };
       return { kind: 'done', status: r.status, body: r.body, servedBy: r.headers.get('x-kuberaft-served-by') };
@@ -77,7 +78,7 @@ export class KvClient {
     }
   }
 
-  /** PUT with an X-Request-Id, retried with the same id (exactly-once). */
+  /** PUT with an X-Kuberaft-Request-Id, retried with the same id (exactly-once). */
   async put(key: string, value: string): Promise<'ok' | 'unknown'> {
     this.seq += 1;
     const requestId = `c${this.clientId}-${process.pid}:${this.seq}`;
@@ -85,7 +86,7 @@ export class KvClient {
     const deadline = Date.now() + this.deadlineMs;
     let maybeSent = false;
     for (;;) {
-      const a = await this.attempt(`/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: value, headers: { 'x-request-id': requestId } });
+      const a = await this.attempt(`/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: value, headers: { 'x-kuberaft-request-id': requestId } });
       if (a.kind === 'done') {
         assert.equal(a.status, 200, `put ${key}: ${a.status} ${a.body.toString()}`);
         this.history.record({ clientId: this.clientId, call, return: performance.now(), input: { op: 'put', key, value }, output: {} });
