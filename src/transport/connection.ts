@@ -15,6 +15,8 @@ const CLOSE_LINGER_MS = 1_000;
 export type FrameHandler = (frame: Frame) => void | Promise<void>;
 
 export interface ConnectionHooks {
+  /** The largest frame accepted until setFrameSizeMax raises it (default FRAME_SIZE_MAX_BYTES). */
+  readonly frameSizeMaxBytes?: number;
   readonly onBytesIn?: (bytes: number) => void;
   readonly onBytesOut?: (bytes: number) => void;
   /** Called once, when the connection closes for any reason. */
@@ -27,7 +29,7 @@ export class ConnectionClosedError extends Error {
 }
 
 export class FramedConnection {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder;
   private readonly inbox: Frame[] = [];
   private handler: FrameHandler | undefined;
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | undefined;
@@ -43,6 +45,7 @@ export class FramedConnection {
     readonly socket: Socket,
     private readonly hooks: ConnectionHooks = {},
   ) {
+    this.decoder = new FrameDecoder(hooks.frameSizeMaxBytes);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, SOCKET_KEEPALIVE_DELAY_MS);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -68,6 +71,11 @@ export class FramedConnection {
   /** Bytes accepted by `send` that the socket has not yet handed to the kernel. */
   get pendingWriteBytes(): number {
     return this.socket.writableLength;
+  }
+
+  /** Frames whose length arrives from now on may be this large. */
+  setFrameSizeMax(bytes: number): void {
+    this.decoder.setFrameSizeMax(bytes);
   }
 
   onClose(listener: (reason: string) => void): void {

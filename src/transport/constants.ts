@@ -49,8 +49,19 @@ export const SNAPSHOT_RECEIVE_WRITES_IN_FLIGHT_MAX = 4;
 /** A partly received snapshot is kept this long after its connection drops, for a resume. */
 export const SNAPSHOT_PARTIAL_TTL_MS = 60_000;
 
+/**
+ * The largest frame a peer may send before the handshake welcomed it: the handshake's frames are
+ * small, so an unauthenticated connection buffers at most this, not FRAME_SIZE_MAX_BYTES.
+ */
+export const FRAME_PREAUTH_MAX_BYTES = 4 * 1024;
 /** Accepted connections (authenticated or not) held at once; more are closed on arrival. */
 export const INBOUND_CONNECTIONS_MAX = 256;
+/**
+ * Accepted connections from one source address at once; more from it are closed on arrival. Far
+ * below INBOUND_CONNECTIONS_MAX, so that one address cannot take every slot from the real peers
+ * (which hold one connection each, two while a redial replaces the old one).
+ */
+export const INBOUND_CONNECTIONS_PER_SOURCE_MAX = 32;
 /** Requests from one peer being handled at once; more are answered with an "overloaded" error. */
 export const INBOUND_REQUESTS_MAX_PENDING = 256;
 /** Frames a peer may send before the handshake completes (it should send one and wait). */
@@ -67,3 +78,9 @@ assert(
 assert(RECONNECT_DELAY_MIN_MS > 0 && RECONNECT_DELAY_MIN_MS <= RECONNECT_DELAY_MAX_MS, 'reconnect delays out of order');
 assert(PEER_QUEUE_MAX_BYTES >= FRAME_SIZE_MAX_BYTES, 'the peer queue must hold at least one maximal frame');
 assert(FRAME_SIZE_MAX_BYTES < 2 ** 32, 'frame length is a u32');
+// The largest handshake frame: a hello (version, type, three length-prefixed ids, a nonce and the
+// advertised address); the others are smaller, a refusal's reason included.
+const HELLO_SIZE_MAX_BYTES = 2 + 2 + CLUSTER_ID_SIZE_MAX_BYTES + 2 * (2 + NODE_ID_SIZE_MAX_BYTES) + NONCE_SIZE_BYTES + 2 + ADDRESS_SIZE_MAX_BYTES;
+assert(HELLO_SIZE_MAX_BYTES <= FRAME_PREAUTH_MAX_BYTES && 2 + 1 + 2 + REASON_SIZE_MAX_BYTES <= FRAME_PREAUTH_MAX_BYTES, 'every handshake frame fits the pre-authentication limit');
+assert(FRAME_PREAUTH_MAX_BYTES <= FRAME_SIZE_MAX_BYTES, 'the pre-authentication limit is the smaller one');
+assert(INBOUND_CONNECTIONS_PER_SOURCE_MAX * 4 <= INBOUND_CONNECTIONS_MAX, 'one source takes at most a quarter of the connection slots');

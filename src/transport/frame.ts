@@ -280,7 +280,13 @@ export class FrameDecoder {
   // Length of the frame being assembled, once its prefix has arrived.
   private pendingLength: number | undefined;
 
-  constructor(private readonly frameSizeMaxBytes = FRAME_SIZE_MAX_BYTES) {}
+  constructor(private frameSizeMaxBytes = FRAME_SIZE_MAX_BYTES) {}
+
+  /** Changes the limit for frames whose length has not arrived yet (raised once a peer is authenticated). */
+  setFrameSizeMax(bytes: number): void {
+    assert(bytes >= FRAME_HEADER_SIZE_BYTES - 4 && bytes <= FRAME_SIZE_MAX_BYTES, 'frame size limit out of range');
+    this.frameSizeMaxBytes = bytes;
+  }
 
   get buffered(): number {
     return this.bufferedBytes;

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { nodeId, term } from '../raft/types.js';
 import { FramedConnection } from './connection.js';
-import { FRAME_SIZE_MAX_BYTES } from './constants.js';
+import { FRAME_PREAUTH_MAX_BYTES, FRAME_SIZE_MAX_BYTES, INBOUND_CONNECTIONS_MAX, INBOUND_CONNECTIONS_PER_SOURCE_MAX, PROTOCOL_VERSION } from './constants.js';
 import { encodeFrame } from './frame.js';
 import { dialerHandshake } from './handshake.js';
 import type { TestNode } from './test-support.js';
@@ -25,9 +25,9 @@ async function stillWorks(): Promise<void> {
   );
 }
 
-function rawSocket(): Promise<Socket> {
+function rawSocket(localAddress?: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect(b.port, '127.0.0.1', () => resolve(s));
+    const s = connect({ port: b.port, host: '127.0.0.1', ...(localAddress === undefined ? {} : { localAddress }) }, () => resolve(s));
     s.on('error', reject);
   });
 }
@@ -118,6 +118,46 @@ describe('hostile input on the peer port', () => {
     assert.ok(closeLogged(/^malformed-frame/));
     assert.ok(closeLogged(/^protocol: node-x sent a timeout-now message from node-a/));
     assert.ok(!b.received.some((m) => m.term === 7));
+  });
+
+  it('a frame larger than a handshake frame before the handshake closes the connection', async () => {
+    const s = await rawSocket();
+    const closed = closedByServer(s);
+    // A hello announcing FRAME_PREAUTH_MAX_BYTES + 1 bytes: far below the limit of an authenticated
+    // peer, but no handshake frame is that large. The body is never sent: the length is enough.
+    const head = Buffer.alloc(6);
+    head.writeUInt32BE(FRAME_PREAUTH_MAX_BYTES + 1);
+    head[4] = PROTOCOL_VERSION;
+    head[5] = 1;
+    s.write(head);
+    await closed;
+    assert.ok(closeLogged(new RegExp(`^frame-too-large: frame length ${FRAME_PREAUTH_MAX_BYTES + 1} exceeds the limit of ${FRAME_PREAUTH_MAX_BYTES} bytes`)));
+    await stillWorks();
+  });
+
+  it('refuses connections beyond the per-source limit while a real peer still connects', async () => {
+    // 257 connections from one source (127.0.0.2) that never say a word.
+    const attempts = INBOUND_CONNECTIONS_MAX + 1;
+    const sockets = await Promise.all(Array.from({ length: attempts }, () => rawSocket('127.0.0.2')));
+    let closedCount = 0;
+    for (const s of sockets) {
+      s.on('error', () => undefined);
+      s.on('close', () => closedCount++);
+      s.resume();
+    }
+    try {
+      await waitFor('connections beyond the per-source limit to be refused', () => closedCount >= attempts - INBOUND_CONNECTIONS_PER_SOURCE_MAX);
+      assert.equal(closedCount, attempts - INBOUND_CONNECTIONS_PER_SOURCE_MAX);
+      assert.ok(b.logs.some((l) => l.msg === 'refusing a peer connection' && /too many connections from 127\.0\.0\.2/.test(String(l.fields.reason))));
+      // A's connection is dropped and redialed from 127.0.0.1: it gets in.
+      const connects = (): number => a.logs.filter((l) => l.msg === 'connected to peer').length;
+      const before = connects();
+      b.transport.disconnect(A, 'test: redial while under attack');
+      await waitFor('A to connect to B again', () => connects() > before);
+      await stillWorks();
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 
   it('a peer that connects and says nothing is dropped after the handshake timeout', async () => {

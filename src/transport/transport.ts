@@ -12,9 +12,11 @@ import type { Message, NodeId } from '../raft/types.js';
 import { FramedConnection } from './connection.js';
 import {
   CLUSTER_SECRET_SIZE_MIN_BYTES,
+  FRAME_PREAUTH_MAX_BYTES,
   FRAME_SIZE_MAX_BYTES,
   HANDSHAKE_TIMEOUT_MS,
   INBOUND_CONNECTIONS_MAX,
+  INBOUND_CONNECTIONS_PER_SOURCE_MAX,
   INBOUND_REQUESTS_MAX_PENDING,
   PEER_QUEUE_MAX_BYTES,
   PEER_QUEUE_MAX_MESSAGES,
@@ -85,6 +87,8 @@ export class PeerTransport {
   private readonly requests = new PendingRequests();
   private readonly links = new Map<NodeId, OutboundLink>();
   private readonly inbound = new Set<FramedConnection>();
+  /** Accepted connections per source address. */
+  private readonly inboundBySource = new Map<string, number>();
   private readonly inboundByPeer = new Map<NodeId, FramedConnection>();
   private readonly peerClusterIds = new Map<NodeId, string>();
   private readonly peerAddresses = new Map<NodeId, string>();
@@ -247,13 +251,25 @@ export class PeerTransport {
   }
 
   private accept(socket: Socket): void {
-    if (this.closed || this.inbound.size >= INBOUND_CONNECTIONS_MAX) {
-      this.log('warn', 'refusing a peer connection', { remote: socket.remoteAddress, reason: this.closed ? 'closed' : 'too many connections' });
+    const source = sourceAddress(socket.remoteAddress);
+    const fromSource = this.inboundBySource.get(source) ?? 0;
+    const refusal = this.closed
+      ? 'closed'
+      : this.inbound.size >= INBOUND_CONNECTIONS_MAX
+        ? `too many connections (${INBOUND_CONNECTIONS_MAX})`
+        : fromSource >= INBOUND_CONNECTIONS_PER_SOURCE_MAX
+          ? `too many connections from ${source} (${INBOUND_CONNECTIONS_PER_SOURCE_MAX})`
+          : undefined;
+    if (refusal !== undefined) {
+      this.log('warn', 'refusing a peer connection', { remote: socket.remoteAddress, reason: refusal });
       socket.destroy();
       return;
     }
+    this.inboundBySource.set(source, fromSource + 1);
     let from: NodeId | undefined;
     const conn = new FramedConnection(socket, {
+      // Until the handshake welcomes the peer, a frame can only be a small handshake frame.
+      frameSizeMaxBytes: FRAME_PREAUTH_MAX_BYTES,
       onBytesIn: (n) => this.metrics.bytesReceived?.(from, n),
       onBytesOut: (n) => {
         if (from !== undefined) this.metrics.bytesSent?.(from, n);
@@ -263,6 +279,9 @@ export class PeerTransport {
     this.inbound.add(conn);
     conn.onClose((reason) => {
       this.inbound.delete(conn);
+      const left = (this.inboundBySource.get(source) ?? 1) - 1;
+      if (left > 0) this.inboundBySource.set(source, left);
+      else this.inboundBySource.delete(source);
       // Closes caused by bad input are the ones operators need to see.
       const level = /^(malformed-frame|frame-too-large|protocol|handler failed)/.test(reason) ? 'warn' : 'debug';
       this.log(level, 'peer connection closed', { peer: from, remote, reason });
@@ -274,6 +293,7 @@ export class PeerTransport {
       ({ peer, clusterId, address }) => {
         clearTimeout(timer);
         if (conn.isClosed) return;
+        conn.setFrameSizeMax(FRAME_SIZE_MAX_BYTES);
         from = peer;
         if (clusterId !== '') this.peerClusterIds.set(peer, clusterId);
         if (address !== '') this.peerAddresses.set(peer, address);
@@ -367,4 +387,10 @@ export class PeerTransport {
       )
       .finally(() => s.activeRequests--);
   }
+}
+
+/** The address a connection comes from; an IPv4 address mapped into IPv6 counts as itself. */
+function sourceAddress(remote: string | undefined): string {
+  if (remote === undefined) return '?';
+  return remote.startsWith('::ffff:') ? remote.slice('::ffff:'.length) : remote;
 }
