@@ -43,10 +43,16 @@ function keyContributionHeader(keyBytes: Uint8Array, revision: LogIndex, valueLe
 }
 
 export function sessionContribution(clientId: string, session: Session): Uint8Array {
+  const result = new ByteWriter(16);
+  encodeStoredResult(result, session.result);
+  return sessionRecordContribution(clientId, session.seq, session.index, result.finish());
+}
+
+/** sessionContribution of a session whose result is already encoded (as a snapshot holds it). */
+export function sessionRecordContribution(clientId: string, seq: number, index: LogIndex, resultBytes: Uint8Array): Uint8Array {
   const id = utf8(clientId);
-  const w = new ByteWriter(64).u8(DOMAIN_SESSION).u16(id.length).bytes(id).u64(session.seq).u64(session.index);
-  encodeStoredResult(w, session.result);
-  return createHash('sha256').update(w.finish()).digest();
+  const w = new ByteWriter(32 + id.length).u8(DOMAIN_SESSION).u16(id.length).bytes(id).u64(seq).u64(index);
+  return createHash('sha256').update(w.finish()).update(resultBytes).digest();
 }
 
 /** The digest of a whole state, as lowercase hex. */

@@ -1,9 +1,8 @@
 // Results of applied commands and the per-client sessions that make retries exactly-once.
-import { assertNever } from '../raft/assert.js';
+import { assert, assertNever } from '../raft/assert.js';
 import type { LogIndex } from '../raft/types.js';
-import { copyBytes } from './bytes.js';
 import type { ByteReader, ByteWriter } from './bytes.js';
-import { VALUE_SIZE_MAX_BYTES } from './limits.js';
+import { CLIENT_ID_SIZE_MAX_BYTES, CLIENT_SESSIONS_MAX, VALUE_SIZE_MAX_BYTES } from './limits.js';
 
 export interface KvValue {
   readonly value: Uint8Array;
@@ -16,8 +15,12 @@ export type ApplyResult =
   | { readonly kind: 'put'; readonly revision: LogIndex }
   | { readonly kind: 'delete'; readonly deleted: boolean }
   | { readonly kind: 'cas'; readonly ok: true; readonly revision: LogIndex }
-  /** `current`: what the key held instead of the expected value (undefined: absent). */
-  | { readonly kind: 'cas'; readonly ok: false; readonly current: KvValue | undefined }
+  /**
+   * `currentRevision`: the revision of what the key held instead of the expected value (undefined:
+   * absent). Not the value itself: a session keeps its result for retries, and a value of up to
+   * VALUE_SIZE_MAX_BYTES per client would make the session table unbounded in bytes.
+   */
+  | { readonly kind: 'cas'; readonly ok: false; readonly currentRevision: LogIndex | undefined }
   /**
    * The entry did nothing. `malformed-command`: its bytes are not a command (a bug in the proposer:
    * every replica rejects it alike instead of crashing). `request-superseded`: the client already
@@ -39,7 +42,18 @@ export interface Session {
 const RESULT_PUT = 1;
 const RESULT_DELETE = 2;
 const RESULT_CAS_OK = 3;
-const RESULT_CAS_FAILED = 4;
+/** A failed cas with the current value (flag, revision, length, bytes): written by snapshot format 2 and older only. */
+const RESULT_CAS_FAILED_WITH_VALUE = 4;
+/** A failed cas: the current revision, 0 when the key was absent. */
+const RESULT_CAS_FAILED = 5;
+
+/** The largest encoded StoredResult: a tag and a u64. */
+export const STORED_RESULT_SIZE_MAX_BYTES = 1 + 8;
+/** The most one session takes in a snapshot: client id (u16 length + bytes), seq, index, result (u32 length + bytes). */
+export const SESSION_SIZE_MAX_BYTES = 2 + CLIENT_ID_SIZE_MAX_BYTES + 8 + 8 + 4 + STORED_RESULT_SIZE_MAX_BYTES;
+/** The most the whole session table takes: bounded in bytes, not only in count. */
+export const SESSIONS_SIZE_MAX_BYTES = CLIENT_SESSIONS_MAX * SESSION_SIZE_MAX_BYTES;
+assert(SESSIONS_SIZE_MAX_BYTES <= 4 * 1024 * 1024, 'the session table stays within a few MiB');
 
 export function encodeStoredResult(w: ByteWriter, result: StoredResult): void {
   switch (result.kind) {
@@ -50,21 +64,20 @@ export function encodeStoredResult(w: ByteWriter, result: StoredResult): void {
       w.u8(RESULT_DELETE).u8(result.deleted ? 1 : 0);
       return;
     case 'cas':
-      if (result.ok) {
-        w.u8(RESULT_CAS_OK).u64(result.revision);
-      } else if (result.current === undefined) {
-        w.u8(RESULT_CAS_FAILED).u8(0);
-      } else {
-        w.u8(RESULT_CAS_FAILED).u8(1).u64(result.current.revision).u32(result.current.value.length).bytes(result.current.value);
-      }
+      if (result.ok) w.u8(RESULT_CAS_OK).u64(result.revision);
+      else w.u8(RESULT_CAS_FAILED).u64(result.currentRevision ?? 0);
       return;
     default:
       assertNever(result, 'stored result');
   }
 }
 
-/** Decodes what encodeStoredResult wrote; the reader's `fail` throws on anything else. */
-export function decodeStoredResult(r: ByteReader, fail: (reason: string) => never): StoredResult {
+/**
+ * Decodes what encodeStoredResult wrote; the reader's `fail` throws on anything else. `legacy`: the
+ * result comes from snapshot format 2 or older, whose failed cas kept the current value (dropped
+ * here: only its revision is kept, as this version stores it).
+ */
+export function decodeStoredResult(r: ByteReader, fail: (reason: string) => never, legacy = false): StoredResult {
   const tag = r.u8('result tag');
   const bool = (what: string): boolean => {
     const b = r.u8(what);
@@ -79,11 +92,18 @@ export function decodeStoredResult(r: ByteReader, fail: (reason: string) => neve
     case RESULT_CAS_OK:
       return { kind: 'cas', ok: true, revision: r.u64('cas revision') as LogIndex };
     case RESULT_CAS_FAILED: {
-      if (!bool('cas current flag')) return { kind: 'cas', ok: false, current: undefined };
+      if (legacy) return fail(`result tag ${tag} is not used by this snapshot format`);
+      const revision = r.u64('cas current revision');
+      return { kind: 'cas', ok: false, currentRevision: revision === 0 ? undefined : (revision as LogIndex) };
+    }
+    case RESULT_CAS_FAILED_WITH_VALUE: {
+      if (!legacy) return fail(`result tag ${tag} belongs to snapshot format 2 and older`);
+      if (!bool('cas current flag')) return { kind: 'cas', ok: false, currentRevision: undefined };
       const revision = r.u64('cas current revision') as LogIndex;
       const length = r.u32('cas current length');
       if (length > VALUE_SIZE_MAX_BYTES) fail(`cas current value length ${length} exceeds ${VALUE_SIZE_MAX_BYTES}`);
-      return { kind: 'cas', ok: false, current: { value: copyBytes(r.bytes(length, 'cas current value')), revision } };
+      r.bytes(length, 'cas current value');
+      return { kind: 'cas', ok: false, currentRevision: revision };
     }
     default:
       return fail(`unknown result tag ${tag}`);

@@ -1,11 +1,16 @@
 // The streamed snapshot format of the KV state machine.
 //
-// Layout (little-endian), version 2:
+// Layout (little-endian), version 3:
 //   "KVSN" | u8 version | u64 appliedIndex | u64 keyCount | u64 sessionCount
 //   keyCount × (u16 keyLength | key (UTF-8) | u64 revision | u32 valueLength | value)   keys strictly ascending
 //   sessionCount × (u16 clientIdLength | clientId | u64 seq | u64 index | u32 resultLength | result)
 //                                                                     index strictly ascending
 //   32-byte state digest (digest.ts) of the contents at appliedIndex
+// Version 3 changed one session result: a failed cas keeps the current revision, no longer the current
+// value (session.ts). Versions 1 and 2 are still read: such a result's value is dropped on restore, so
+// the restored machine equals one that applied the same entries with this version; the trailer is
+// checked against the sessions as written. Rule: any change to what this format holds bumps the
+// version, and a reader keeps reading the versions a node may still have on disk.
 // Version 1 (still read) ends instead with the SHA-256 of every preceding byte. Version 2 trades
 // that hash for the digest because a reader must hash every key and value for the digest anyway:
 // checking the recomputed digest against the writer's covers every field that restore keeps
@@ -19,21 +24,23 @@ import type { Hash } from 'node:crypto';
 import { assert } from '../raft/assert.js';
 import type { LogIndex } from '../raft/types.js';
 import { ByteReader, ByteWriter, bytesEqual, utf8 } from './bytes.js';
-import { DIGEST_SIZE_BYTES, keyBytesContribution, sessionContribution, stateDigestBytes, XorAccumulator } from './digest.js';
+import { DIGEST_SIZE_BYTES, keyBytesContribution, sessionContribution, sessionRecordContribution, stateDigestBytes, XorAccumulator } from './digest.js';
 import { KvError } from './errors.js';
 import { CLIENT_ID_SIZE_MAX_BYTES, CLIENT_SESSIONS_MAX, KEY_SIZE_MAX_BYTES, SNAPSHOT_CHUNK_SIZE_BYTES, VALUE_SIZE_MAX_BYTES } from './limits.js';
-import { decodeStoredResult, encodeStoredResult } from './session.js';
+import { STORED_RESULT_SIZE_MAX_BYTES, decodeStoredResult, encodeStoredResult } from './session.js';
 import type { KvValue, Session } from './session.js';
 import { compareKeys } from './sorted-keys.js';
 
-export const SNAPSHOT_FORMAT_VERSION = 2;
+export const SNAPSHOT_FORMAT_VERSION = 3;
 /** The first version, whose trailer is a SHA-256 of the stream; read, no longer written. */
 const SNAPSHOT_FORMAT_VERSION_STREAM_HASH = 1;
+/** The last version whose failed cas results hold the current value; read, no longer written. */
+const SNAPSHOT_FORMAT_VERSION_CAS_VALUE = 2;
 const MAGIC = utf8('KVSN');
 const HEADER_SIZE_BYTES = MAGIC.length + 1 + 8 + 8 + 8;
 const CHECKSUM_SIZE_BYTES = 32;
-/** An encoded session result: a tag, a flag, a revision, a length and at most one value. */
-const SESSION_RESULT_SIZE_MAX_BYTES = 1 + 1 + 8 + 4 + VALUE_SIZE_MAX_BYTES;
+/** An encoded session result of version 2 and older: a tag, a flag, a revision, a length and at most one value. */
+const SESSION_RESULT_LEGACY_SIZE_MAX_BYTES = 1 + 1 + 8 + 4 + VALUE_SIZE_MAX_BYTES;
 /** The writer gives the event loop a turn after encoding for this long, in ms... */
 const SNAPSHOT_WRITE_SLICE_MS = 4;
 /** ...checking the clock every this many keys. */
@@ -266,9 +273,11 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
   if (!bytesEqual(header.bytes(MAGIC.length, 'magic'), MAGIC)) corrupt('not a KV snapshot (bad magic)');
   const version = header.u8('version');
   if (version === SNAPSHOT_FORMAT_VERSION_STREAM_HASH) r.hash = createHash('sha256').update(headerBytes);
-  else if (version !== SNAPSHOT_FORMAT_VERSION) {
-    corrupt(`unsupported format version ${version} (this build reads ${SNAPSHOT_FORMAT_VERSION_STREAM_HASH} and ${SNAPSHOT_FORMAT_VERSION})`);
+  else if (version !== SNAPSHOT_FORMAT_VERSION && version !== SNAPSHOT_FORMAT_VERSION_CAS_VALUE) {
+    corrupt(`unsupported format version ${version} (this build reads ${SNAPSHOT_FORMAT_VERSION_STREAM_HASH} to ${SNAPSHOT_FORMAT_VERSION})`);
   }
+  const legacyResults = version <= SNAPSHOT_FORMAT_VERSION_CAS_VALUE;
+  const resultSizeMaxBytes = legacyResults ? SESSION_RESULT_LEGACY_SIZE_MAX_BYTES : STORED_RESULT_SIZE_MAX_BYTES;
   const appliedIndex = header.u64('applied index') as LogIndex;
   const keyCount = header.u64('key count');
   const sessionCount = header.u64('session count');
@@ -299,6 +308,9 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
 
   const sessions: [string, Session][] = [];
   const sessionsDigest = new XorAccumulator();
+  // What the writer's digest covered: the sessions as written (they differ from sessionsDigest only
+  // for an older format's failed cas results, whose values restore drops).
+  const writtenSessionsDigest = legacyResults ? new XorAccumulator() : sessionsDigest;
   const seen = new Set<string>();
   let previousIndex = 0;
   for (let i = 0; i < sessionCount; i++) {
@@ -313,15 +325,18 @@ export async function readSnapshotStream(chunks: AsyncIterable<Uint8Array>): Pro
     seen.add(clientId);
     if (index <= previousIndex || index > appliedIndex) corrupt(`session index ${index} not in ascending order within 1..${appliedIndex}`);
     previousIndex = index;
-    if (resultLength > SESSION_RESULT_SIZE_MAX_BYTES) corrupt(`session result length ${resultLength} exceeds ${SESSION_RESULT_SIZE_MAX_BYTES}`);
-    const result = await read(resultLength, 'session result');
-    const session: Session = { seq, index, result: decodeStoredResult(result, corrupt) };
+    if (resultLength > resultSizeMaxBytes) corrupt(`session result length ${resultLength} exceeds ${resultSizeMaxBytes}`);
+    const resultAt = r.position;
+    const resultBytes = await r.take(resultLength, 'session result');
+    const result = new ByteReader(resultBytes, (reason) => corrupt(`${reason} (session result near offset ${resultAt})`));
+    const session: Session = { seq, index, result: decodeStoredResult(result, corrupt, legacyResults) };
     result.end('session result');
     sessionsDigest.toggle(sessionContribution(clientId, session));
+    if (legacyResults) writtenSessionsDigest.toggle(sessionRecordContribution(clientId, seq, index, resultBytes));
     sessions.push([clientId, session]);
   }
 
-  const expected = r.hash?.digest() ?? stateDigestBytes(appliedIndex, keys.length, sessions.length, keysDigest, sessionsDigest);
+  const expected = r.hash?.digest() ?? stateDigestBytes(appliedIndex, keys.length, sessions.length, keysDigest, writtenSessionsDigest);
   const trailer = await r.take(CHECKSUM_SIZE_BYTES, 'checksum', false);
   if (!bytesEqual(trailer, expected)) corrupt(r.hash === undefined ? 'checksum mismatch (the state digest differs from the writer\'s)' : 'checksum mismatch');
   if (!(await r.atEnd())) corrupt('unexpected bytes after the checksum');

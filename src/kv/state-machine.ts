@@ -14,11 +14,6 @@ import { SortedKeys } from './sorted-keys.js';
 
 export type { ApplyResult, KvValue } from './session.js';
 
-/** Results share value bytes with the state (and sessions); callers get their own copy. */
-function copyResult(result: StoredResult): ApplyResult {
-  if (result.kind !== 'cas' || result.ok || result.current === undefined) return result;
-  return { ...result, current: { value: copyBytes(result.current.value), revision: result.current.revision } };
-}
 
 export interface KvEntry extends KvValue {
   readonly key: string;
@@ -79,10 +74,10 @@ export class KvStateMachine {
       throw e;
     }
     const requestId = command.requestId;
-    if (requestId === undefined) return copyResult(this.execute(index, command));
+    if (requestId === undefined) return this.execute(index, command);
     const session = this.sessions.get(requestId.clientId);
     if (session !== undefined) {
-      if (requestId.seq === session.seq) return copyResult(session.result);
+      if (requestId.seq === session.seq) return session.result;
       if (requestId.seq < session.seq) {
         return {
           kind: 'rejected',
@@ -93,7 +88,7 @@ export class KvStateMachine {
     }
     const result = this.execute(index, command);
     this.setSession(requestId.clientId, { seq: requestId.seq, index, result });
-    return copyResult(result);
+    return result;
   }
 
   /** Records an entry that is not a command (no-op, configuration change) as applied. */
@@ -118,7 +113,7 @@ export class KvStateMachine {
         return { kind: 'delete', deleted: current !== undefined };
       case 'cas': {
         const matches = command.expected === undefined ? current === undefined : current !== undefined && bytesEqual(current.value, command.expected);
-        if (!matches) return { kind: 'cas', ok: false, current };
+        if (!matches) return { kind: 'cas', ok: false, currentRevision: current?.revision };
         this.setValue(command.key, command.value, index);
         return { kind: 'cas', ok: true, revision: index };
       }
