@@ -1,13 +1,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeId } from '../raft/types.js';
 import { DATA_DIR_FORMAT_VERSION } from './constants.js';
-import { DataDir, LOCK_FILE, META_FILE, processStartTicks } from './data-dir.js';
+import { DataDir, LOCK_FILE, META_FILE } from './data-dir.js';
 import { DataDirLockedError, DataDirMismatchError, StorageError } from './errors.js';
 
 const root = await mkdtemp(join(tmpdir(), 'kuberaft-datadir-'));
@@ -54,8 +54,9 @@ test('a directory with data but no meta.json, or of another format, is refused',
   await mkdir(future);
   await writeFile(join(future, META_FILE), JSON.stringify({ formatVersion: 99, nodeId: 'node-1' }));
   await assert.rejects(DataDir.open(future, { nodeId: n1 }), (e: unknown) => e instanceof StorageError && e.code === 'data-dir-unsupported' && /version 99/.test(e.message));
-  // A refused open leaves no lock behind.
-  await assert.rejects(readFile(join(future, LOCK_FILE)), /ENOENT/);
+  // A refused open leaves no lock behind: once the data is fixed, the dir opens.
+  await writeFile(join(future, META_FILE), JSON.stringify({ formatVersion: DATA_DIR_FORMAT_VERSION, nodeId: 'node-1' }));
+  await (await DataDir.open(future, { nodeId: n1 })).close();
 });
 
 test('a data dir open in this process cannot be opened again until closed', async () => {
@@ -66,41 +67,56 @@ test('a data dir open in this process cannot be opened again until closed', asyn
   await (await DataDir.open(dir, { nodeId: n1 })).close();
 });
 
-test('a lock held by another live process is refused; a dead or reused pid is taken over', async () => {
+/** A separate process that holds `dir` open through the real code until killed; resolves once it does. */
+async function holder(dir: string): Promise<ChildProcess> {
+  const code = `import { DataDir } from ${JSON.stringify(new URL('./data-dir.ts', import.meta.url).href)};
+await DataDir.open(${JSON.stringify(dir)}, { nodeId: 'node-1' });
+process.stdout.write('locked\\n');
+setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
+  assert.equal(chunk.toString(), 'locked\n');
+  return child;
+}
+
+test('a lock held by another process is refused; once that process dies (even by SIGKILL) the lock is free', async () => {
   const dir = freshDir();
-  await (await DataDir.open(dir, { nodeId: n1 })).close();
-  const lockPath = join(dir, LOCK_FILE);
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const child = await holder(dir);
   try {
-    const pid = child.pid;
-    assert.ok(pid !== undefined);
-    const startTicks = await processStartTicks(pid);
-    await writeFile(lockPath, JSON.stringify({ pid, startTicks }));
     await assert.rejects(DataDir.open(dir, { nodeId: n1 }), (e: unknown) => {
       assert.ok(e instanceof DataDirLockedError);
-      assert.equal(e.pid, pid);
-      assert.match(e.message, new RegExp(`in use by process ${pid}`));
+      assert.equal(e.pid, child.pid);
+      assert.match(e.message, new RegExp(`in use by process ${child.pid}`));
       return true;
     });
-    if (startTicks !== undefined) {
-      // The same pid, but a process started at another time: the owner died and the pid was reused.
-      await writeFile(lockPath, JSON.stringify({ pid, startTicks: startTicks - 1 }));
-      const reused = await DataDir.open(dir, { nodeId: n1 });
-      assert.match(reused.notes[0] ?? '', new RegExp(`from process ${pid}`));
-      await reused.close();
-    }
   } finally {
     child.kill('SIGKILL');
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
   }
-  // The child is gone now: its lock is stale.
-  await writeFile(lockPath, JSON.stringify({ pid: child.pid }));
+  // The kernel released the lock with the process: nothing stale to take over.
   const taken = await DataDir.open(dir, { nodeId: n1 });
-  assert.equal(taken.notes.length, 1);
-  assert.deepEqual(JSON.parse(await readFile(lockPath, 'utf8')).pid, process.pid);
+  assert.deepEqual(taken.notes, []);
+  assert.deepEqual(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8')), { pid: process.pid });
   await taken.close();
-  await assert.rejects(readFile(lockPath), /ENOENT/);
-  // A lock naming this very pid was left by an earlier process (e.g. pid 1 in a restarted container).
-  await writeFile(lockPath, JSON.stringify({ pid: process.pid }));
+});
+
+test('a LOCK file naming a live process does not lock: only the OS lock does (pid 1 in two containers)', async () => {
+  const dir = freshDir();
+  await mkdir(dir);
+  // Another container's node is pid 1 too, and pid 1 is alive here: a pid file would be taken for it.
+  await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: 1 }));
+  const opened = await DataDir.open(dir, { nodeId: n1 });
+  await opened.close();
+  await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: process.pid }));
   await (await DataDir.open(dir, { nodeId: n1 })).close();
+});
+
+test('the directories it creates are its user\'s only (0700), and so are its files (0600)', async () => {
+  const dir = join(freshDir(), 'nested');
+  const d = await DataDir.open(dir, { nodeId: n1 });
+  await d.close();
+  assert.equal((await stat(dir)).mode & 0o777, 0o700);
+  assert.equal((await stat(join(dir, '..'))).mode & 0o777, 0o700);
+  assert.equal((await stat(join(dir, META_FILE))).mode & 0o777, 0o600);
+  assert.equal((await stat(join(dir, LOCK_FILE))).mode & 0o777, 0o600);
 });

@@ -2,8 +2,8 @@
 // - meta.json records the format version, node id and cluster id (written atomically). A data dir
 //   of another node or cluster is refused: starting on it would make this node vote and
 //   acknowledge with someone else's log.
-// - The lock (StorageFs.acquireDirLock; in production the LOCK file of process-lock.ts) keeps a
-//   second process off the directory while this one runs.
+// - The lock (StorageFs.acquireDirLock; in production an flock on the LOCK file, process-lock.ts)
+//   keeps a second process off the directory while this one runs.
 import { dirname, join } from 'node:path';
 import type { NodeId } from '../raft/types.js';
 import { nodeId as toNodeId } from '../raft/types.js';
@@ -15,7 +15,7 @@ import { mkdirDurable, writeFileAtomic } from './fs-durable.js';
 import { nodeFs } from './node-fs.js';
 import { LOCK_FILE } from './process-lock.js';
 
-export { LOCK_FILE, processStartTicks } from './process-lock.js';
+export { LOCK_FILE } from './process-lock.js';
 export const META_FILE = 'meta.json';
 
 export interface DataDirIdentity {

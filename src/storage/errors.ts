@@ -25,7 +25,11 @@ export type StorageErrorCode =
   /** The data directory was written by an unknown format version, or its meta.json is unreadable. */
   | 'data-dir-unsupported'
   /** Another live process holds the data directory's lock: see DataDirLockedError. */
-  | 'data-dir-locked';
+  | 'data-dir-locked'
+  /** The C library's flock could not be loaded (an unsupported platform). */
+  | 'data-dir-lock-unavailable'
+  /** flock failed for another reason than a conflicting lock (a file system without locks). */
+  | 'data-dir-lock-failed';
 
 export class StorageError extends Error {
   override readonly name: string = 'StorageError';
@@ -96,7 +100,7 @@ export class DataDirLockedError extends StorageError {
   ) {
     super(
       'data-dir-locked',
-      `data directory ${dir} is in use by process ${pid}. Stop that process first; two processes must ` +
+      `data directory ${dir} is in use by ${pid > 0 ? `process ${pid}` : 'another process'} (it holds the lock of ${dir}/LOCK). Stop that process first; two processes must ` +
         'never share one data directory.',
     );
   }

@@ -6,9 +6,14 @@ import type { BigIntStats } from 'node:fs';
 import type { FileStat, OpenFlags, StorageFileHandle, StorageFs } from './fs.js';
 import { acquireProcessLock, releaseProcessLock } from './process-lock.js';
 
+/** Files the storage creates: its user's only (the log and snapshots hold every value). */
+export const STORAGE_FILE_MODE = 0o600;
+/** Directories the storage creates. */
+export const STORAGE_DIR_MODE = 0o700;
+
 export class NodeFs implements StorageFs {
   async open(path: string, flags: OpenFlags): Promise<StorageFileHandle> {
-    return new NodeFileHandle(await open(path, flags));
+    return new NodeFileHandle(await open(path, flags, STORAGE_FILE_MODE));
   }
 
   readFile(path: string): Promise<Buffer> {
@@ -20,7 +25,7 @@ export class NodeFs implements StorageFs {
   }
 
   mkdirp(dir: string): Promise<string | undefined> {
-    return mkdir(dir, { recursive: true });
+    return mkdir(dir, { recursive: true, mode: STORAGE_DIR_MODE });
   }
 
   rename(from: string, to: string): Promise<void> {

@@ -9,8 +9,8 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FRAME_PREAUTH_MAX_BYTES, INBOUND_CONNECTIONS_MAX, INBOUND_CONNECTIONS_PER_SOURCE_MAX, PROTOCOL_VERSION } from '../../src/transport/constants.js';
-import { ProcessCluster, destroyAll, http, waitUntil } from './harness.js';
-import type { HttpResult, NodeProcess } from './harness.js';
+import { NodeProcess, ProcessCluster, destroyAll, freePort, http, waitUntil } from './harness.js';
+import type { HttpResult } from './harness.js';
 
 /** Token files are polled every second: a change is in force within this. */
 const RELOAD_WAIT_MS = 10_000;
@@ -161,6 +161,17 @@ describe('the peer port of a node', () => {
     } finally {
       for (const s of sockets) s.destroy();
     }
+  });
+});
+
+describe('the data directory of a running node', () => {
+  it('refuses a second process on it, and leaves the node serving', async () => {
+    const second = new NodeProcess(follower.id, await freePort(), await freePort(), follower.dataDir, cluster);
+    await second.start({ waitLive: false });
+    assert.deepEqual(await second.exited(), { code: 1, signal: null }, second.logTail());
+    assert.match(second.log, /"code":"data-dir-locked"/);
+    assert.match(second.log, new RegExp(`in use by process ${follower.pid}`));
+    await expect(follower, '/v1/kv/still-mine', { method: 'PUT', body: 'v', headers: cluster.headers('write') }, 200);
   });
 });
 
