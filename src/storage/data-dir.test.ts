@@ -57,6 +57,14 @@ test('a directory with data but no meta.json, or of another format, is refused',
   // A refused open leaves no lock behind: once the data is fixed, the dir opens.
   await writeFile(join(future, META_FILE), JSON.stringify({ formatVersion: DATA_DIR_FORMAT_VERSION, nodeId: 'node-1' }));
   await (await DataDir.open(future, { nodeId: n1 })).close();
+  // Format 1 (WAL format 1) is refused with the way out.
+  const old = freshDir();
+  await mkdir(old);
+  await writeFile(join(old, META_FILE), JSON.stringify({ formatVersion: 1, nodeId: 'node-1' }));
+  await assert.rejects(
+    DataDir.open(old, { nodeId: n1 }),
+    (e: unknown) => e instanceof StorageError && e.code === 'data-dir-unsupported' && e.message.includes('"Upgrading from data format 1" in docs/operations.md'),
+  );
 });
 
 test('a data dir open in this process cannot be opened again until closed', async () => {

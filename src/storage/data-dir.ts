@@ -102,9 +102,13 @@ async function loadOrCreateIdentity(fs: StorageFs, dir: string, expected: { node
     throw new StorageError('data-dir-unsupported', `${join(dir, META_FILE)} does not parse. Restore it from a backup, or give the node an empty data directory.`);
   }
   if (stored.formatVersion !== DATA_DIR_FORMAT_VERSION) {
+    const howTo =
+      stored.formatVersion < DATA_DIR_FORMAT_VERSION
+        ? `It cannot be upgraded in place: see "Upgrading from data format ${stored.formatVersion}" in docs/operations.md.`
+        : 'Run a kuberaft version that reads it.';
     throw new StorageError(
       'data-dir-unsupported',
-      `data directory ${dir} has format version ${stored.formatVersion}; this kuberaft reads version ${DATA_DIR_FORMAT_VERSION}. Run a kuberaft version that matches the data.`,
+      `data directory ${dir} has format version ${stored.formatVersion}; this kuberaft reads version ${DATA_DIR_FORMAT_VERSION}. ${howTo}`,
     );
   }
   if (stored.nodeId !== expected.nodeId) throw new DataDirMismatchError(dir, 'nodeId', stored.nodeId, expected.nodeId);

@@ -2,7 +2,7 @@
 // (the node maps them to exit messages and metrics); the message says what to do.
 
 export type StorageErrorCode =
-  /** A WAL record before the tail fails its checksum or does not decode: see WalCorruptionError. */
+  /** The WAL holds damage that no crash leaves (not a torn tail): see WalCorruptionError. */
   | 'wal-corrupt'
   /** The WAL's records are individually valid but describe an impossible log (a gap, a missing segment). */
   | 'wal-inconsistent'
@@ -42,21 +42,26 @@ export class StorageError extends Error {
   }
 }
 
-/** A damaged WAL record that is not the torn tail of the last segment. Never skipped: the node stops. */
+/**
+ * Damage in the WAL that no crash leaves: a record that fails a check but was completely written
+ * (its end mark is there), a torn record in a segment that is not the last, bytes after the last
+ * record. Never skipped or repaired: the node stops.
+ */
 export class WalCorruptionError extends StorageError {
   override readonly name = 'WalCorruptionError';
   constructor(
     /** Path of the segment file. */
     readonly file: string,
-    /** Byte offset of the damaged record's header in that file. */
+    /** Byte offset of the damage (the damaged record's header) in that file. */
     readonly offsetBytes: number,
     reason: string,
   ) {
     super(
       'wal-corrupt',
-      `WAL segment ${file} is corrupt at byte offset ${offsetBytes} (${reason}), and valid data follows it, ` +
-        'so this is not a torn write at the tail. The node will not start on a damaged log. Restore this ' +
-        "node's data directory from a backup, or remove it and re-add the node so it catches up from the leader.",
+      `WAL segment ${file} is corrupt at byte offset ${offsetBytes} (${reason}). This is not the torn tail a crash ` +
+        'leaves (that is repaired at start), so acknowledged data may be damaged, and the node will not start on it. ' +
+        "Restore this node's data directory from a backup, or remove it and re-add the node so it catches up from " +
+        'the leader: see "Recovering from a damaged WAL" in docs/operations.md.',
     );
   }
 }

@@ -1,6 +1,7 @@
 // Crash at every write step: a workload is written with group commit, then for every byte offset
 // of the last segments (every offset in the last one, a sample in the one before) the files are cut
-// there as a crash would leave them, and recovery must yield a prefix of what was written that
+// there as a crash would leave them — every byte from the cut on is the preallocated zeros, or (for
+// a record that grew the file) missing — and recovery must yield a prefix of what was written that
 // holds every append whose promise had resolved before the cut.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
 import type { BootState } from './wal-log.js';
 import { openWal } from './wal.js';
 import type { WalRecord } from './wal-record.js';
+import { scanSegment } from './wal-segment.js';
 
 const root = await mkdtemp(join(tmpdir(), 'kuberaft-wal-crash-'));
 after(() => rm(root, { recursive: true, force: true }));
@@ -103,11 +105,12 @@ test('recovery after a crash at any byte yields a prefix holding every acknowled
     for (const later of segments.slice(k + 1)) await rm(join(work, later.path.slice(dir.length)));
     const path = join(work, segment.path.slice(dir.length));
     const original = await readFile(path);
-    const boundaries = recordBoundaries(original);
+    const boundaries = recordBoundaries(original, segment.seq);
     const isLast = k === segments.length - 1;
-    for (let cut = original.length; cut >= 0; cut--) {
+    for (let cut = segment.durableBytes; cut >= 0; cut--) {
       if (!isLast && !boundaries.has(cut) && !boundaries.has(cut - 1) && cut % 5 !== 0) continue;
-      await writeFile(path, original.subarray(0, cut));
+      // Mostly the preallocated zeros after the cut; now and then a file that ends there.
+      await writeFile(path, cut % 7 === 3 ? original.subarray(0, cut) : Buffer.concat([original.subarray(0, cut), Buffer.alloc(original.length - cut)]));
       const { wal: recovered, boot, notes } = await openWal(work, { segmentSizeMaxBytes: SEGMENT_BYTES });
       await recovered.close();
       cuts++;
@@ -127,7 +130,7 @@ test('recovery after a crash at any byte yields a prefix holding every acknowled
 
 test('after recovering from a torn tail, the log accepts appends and reopens with them', async () => {
   const dir = join(root, 'resume');
-  const { wal } = await openWal(dir);
+  const { wal } = await openWal(dir, { segmentSizeMaxBytes: SEGMENT_BYTES });
   await wal.append([entry(1, 1), entry(2, 1)], hs(1, 1));
   await wal.append([entry(3, 1)], hs(1, 2));
   await wal.close();
@@ -138,7 +141,9 @@ test('after recovering from a torn tail, the log accepts appends and reopens wit
     const copy = join(root, `resume-${tornBytes}`);
     await cp(dir, copy, { recursive: true });
     const path = join(copy, segment.path.slice(dir.length));
-    await writeFile(path, bytes.subarray(0, bytes.length - tornBytes));
+    const torn = Buffer.from(bytes);
+    torn.fill(0, segment.durableBytes - tornBytes);
+    await writeFile(path, torn);
     const first = await openWal(copy);
     assert.equal(first.notes.length, 1);
     assert.deepEqual(first.boot.hardState, hs(1, 1));
@@ -151,12 +156,8 @@ test('after recovering from a torn tail, the log accepts appends and reopens wit
   }
 });
 
-/** Offsets where a record starts or the file ends, found from the length fields alone. */
-function recordBoundaries(file: Buffer): Set<number> {
-  const out = new Set<number>([0]);
-  for (let offset = 0; offset + 9 <= file.length; ) {
-    offset += 9 + file.readUInt32LE(offset);
-    out.add(offset);
-  }
-  return out;
+/** Offsets where a record starts, or where the records end. */
+function recordBoundaries(file: Buffer, seq: number): Set<number> {
+  const scan = scanSegment(file, seq, undefined);
+  return new Set([...scan.records.map((r) => r.offsetBytes), scan.validBytes]);
 }

@@ -8,8 +8,13 @@ import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
 import { WAL_RECORD_PAYLOAD_MAX_BYTES } from './constants.js';
 import { StorageError, WalCorruptionError } from './errors.js';
 import { openWal } from './wal.js';
+import { SEGMENT_PREPARE_AHEAD_RATIO } from './constants.js';
+import type { OpenFlags } from './fs.js';
+import { NodeFs } from './node-fs.js';
+import { PREPARED_SEGMENT_FILE } from './wal-prealloc.js';
 import type { WalOptions } from './wal.js';
-import { encodeRecord } from './wal-record.js';
+import { RECORD_HEADER_BYTES } from './wal-record.js';
+import { scanSegment } from './wal-segment.js';
 
 const root = await mkdtemp(join(tmpdir(), 'kuberaft-wal-'));
 after(() => rm(root, { recursive: true, force: true }));
@@ -30,15 +35,24 @@ const meta = (i: number, t: number): SnapshotMeta => ({
   membership: { members: [{ id: nodeId('a'), address: '127.0.0.1:1', role: 'voter' }] },
 });
 
+/** Segments of 64 KiB: preallocating the default 64 MiB per test would only cost time. */
+const TEST_SEGMENT_BYTES = 64 * 1024;
+const openSmallWal = (dir: string, options: WalOptions = {}): ReturnType<typeof openWal> => openWal(dir, { segmentSizeMaxBytes: TEST_SEGMENT_BYTES, ...options });
+
+/** Where the records of a segment start. */
+function recordOffsets(bytes: Buffer, seq: number): number[] {
+  return scanSegment(bytes, seq, undefined).records.map((r) => r.offsetBytes);
+}
+
 async function reopen(dir: string, options: WalOptions = {}): Promise<Awaited<ReturnType<typeof openWal>>> {
-  const result = await openWal(dir, options);
+  const result = await openSmallWal(dir, options);
   await result.wal.close();
   return result;
 }
 
 test('a new WAL is empty, and reopening returns exactly what was appended', async () => {
   const dir = freshDir();
-  const { wal, boot, notes } = await openWal(dir);
+  const { wal, boot, notes } = await openSmallWal(dir);
   assert.deepEqual(boot, { hardState: hs(0, 0), snapshot: undefined, entries: [] });
   assert.deepEqual(notes, []);
   await wal.append(range(1, 3, 1), hs(1, 0, 'a'));
@@ -53,7 +67,7 @@ test('a new WAL is empty, and reopening returns exactly what was appended', asyn
 test('group commit: 100 concurrent appends share few fsyncs, and each resolves only after an fsync that began after it', async () => {
   const dir = freshDir();
   const events: string[] = [];
-  const { wal } = await openWal(dir, { onFsync: (seconds) => {
+  const { wal } = await openSmallWal(dir, { onFsync: (seconds) => {
     assert.ok(seconds >= 0 && seconds < 60);
     events.push('fsync');
   } });
@@ -82,7 +96,7 @@ test('group commit: 100 concurrent appends share few fsyncs, and each resolves o
 
 test('suffix replacement across segment boundaries', async () => {
   const dir = freshDir();
-  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 300 });
+  const { wal } = await openSmallWal(dir, { segmentSizeMaxBytes: 300 });
   for (let i = 1; i <= 30; i++) await wal.append([entry(i, 1)], hs(1, 5));
   const before = wal.segments().length;
   assert.ok(before >= 5, `expected several segments, got ${before}`);
@@ -97,7 +111,7 @@ test('suffix replacement across segment boundaries', async () => {
 });
 
 test('appends that would replace committed entries or leave a gap are programmer errors', async () => {
-  const { wal } = await openWal(freshDir());
+  const { wal } = await openSmallWal(freshDir());
   await wal.append(range(1, 5, 1), hs(1, 3));
   assert.throws(() => void wal.append([entry(7, 1)]), /gap/);
   assert.throws(() => void wal.append([entry(3, 2)]), /committed/);
@@ -107,7 +121,7 @@ test('appends that would replace committed entries or leave a gap are programmer
 test('rollover, snapshot marker and compaction delete old segments and keep the state', async () => {
   const dir = freshDir();
   const options = { segmentSizeMaxBytes: 400 };
-  const { wal } = await openWal(dir, options);
+  const { wal } = await openSmallWal(dir, options);
   await wal.append(range(1, 60, 1), hs(1, 0, 'a'));
   for (let i = 61; i <= 80; i++) await wal.append([entry(i, 2)], hs(2, i - 1, 'b'));
   const segmentsBefore = wal.segments();
@@ -127,7 +141,7 @@ test('rollover, snapshot marker and compaction delete old segments and keep the 
   assert.deepEqual(boot, { hardState: hs(2, 80, 'b'), snapshot: meta(50, 1), entries: [...range(51, 60, 1), ...range(61, 81, 2)] });
 
   // Compacting everything up to the last segment keeps that segment, whose header carries the state.
-  const second = await openWal(dir, options);
+  const second = await openSmallWal(dir, options);
   await second.wal.recordSnapshot(meta(81, 2), true);
   await second.wal.compact(index(81));
   assert.ok(second.wal.segments().length <= 2);
@@ -137,7 +151,7 @@ test('rollover, snapshot marker and compaction delete old segments and keep the 
 
 test('a received snapshot replaces the log; entries follow it', async () => {
   const dir = freshDir();
-  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 500 });
+  const { wal } = await openSmallWal(dir, { segmentSizeMaxBytes: 500 });
   await wal.append(range(1, 40, 1), hs(1, 10));
   await wal.recordSnapshot(meta(100, 3), false);
   await wal.append(range(101, 103, 3), hs(3, 100));
@@ -150,79 +164,55 @@ test('a received snapshot replaces the log; entries follow it', async () => {
 
 test('a flipped byte before the tail stops recovery with WalCorruptionError naming file and offset', async () => {
   const dir = freshDir();
-  const { wal } = await openWal(dir);
+  const { wal } = await openSmallWal(dir);
   for (let i = 1; i <= 10; i++) await wal.append([entry(i, 1)], hs(1, 0));
   await wal.close();
   const [segment] = wal.segments();
   assert.ok(segment !== undefined);
   const bytes = await readFile(segment.path);
-  // The fourth entry record starts after three (entry + hard state) pairs.
-  const pair = encodeRecord({ type: 'entry', entry: entry(1, 1) }).length + encodeRecord({ type: 'hard-state', hardState: hs(1, 0) }).length;
-  const offset = 3 * pair;
-  bytes[offset + 12] = (bytes[offset + 12] as number) ^ 0xff;
+  const offset = recordOffsets(bytes, segment.seq)[6] as number;
+  bytes[offset + RECORD_HEADER_BYTES + 3] = (bytes[offset + RECORD_HEADER_BYTES + 3] as number) ^ 0xff;
   await writeFile(segment.path, bytes);
-  await assert.rejects(openWal(dir), (e: unknown) => {
+  await assert.rejects(openSmallWal(dir), (e: unknown) => {
     assert.ok(e instanceof WalCorruptionError);
     assert.equal(e.code, 'wal-corrupt');
     assert.equal(e.file, segment.path);
     assert.equal(e.offsetBytes, offset);
-    assert.ok(e.message.includes(segment.path) && e.message.includes(`offset ${offset}`) && /re-add the node/.test(e.message));
+    assert.ok(e.message.includes(segment.path) && e.message.includes(`offset ${offset}`) && /re-add the node/.test(e.message) && e.message.includes('docs/operations.md'));
     return true;
   });
   // Nothing was repaired behind the operator's back.
   assert.deepEqual(await readFile(segment.path), bytes);
 });
 
-test('a flipped byte in the last record is a torn tail: truncated, reported, and the log goes on', async () => {
+test('damage at the end of a segment that is not the last is corruption, even when it looks torn', async () => {
   const dir = freshDir();
-  const { wal } = await openWal(dir);
-  for (let i = 1; i <= 5; i++) await wal.append([entry(i, 1)]);
-  await wal.close();
-  const [segment] = wal.segments();
-  assert.ok(segment !== undefined);
-  const bytes = await readFile(segment.path);
-  const lastLength = encodeRecord({ type: 'entry', entry: entry(5, 1) }).length;
-  bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x01;
-  await writeFile(segment.path, bytes);
-  const logged: string[] = [];
-  const { wal: repaired, boot, notes } = await openWal(dir, { onNote: (n) => logged.push(n) });
-  assert.deepEqual(boot.entries, range(1, 4, 1));
-  assert.equal(notes.length, 1);
-  assert.deepEqual(logged, notes);
-  assert.match(notes[0] ?? '', new RegExp(`${segment.path} at byte offset ${bytes.length - lastLength}: dropped ${lastLength} bytes \\(checksum mismatch`));
-  await repaired.append([entry(5, 2, 'again')]);
-  await repaired.close();
-  const again = await reopen(dir);
-  assert.deepEqual(again.boot.entries, [...range(1, 4, 1), entry(5, 2, 'again')]);
-  assert.deepEqual(again.notes, []);
-});
-
-test('damage at the end of a segment that is not the last is corruption, not a torn tail', async () => {
-  const dir = freshDir();
-  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 200 });
+  const { wal } = await openSmallWal(dir, { segmentSizeMaxBytes: 300 });
   for (let i = 1; i <= 12; i++) await wal.append([entry(i, 1)]);
   await wal.close();
   const [first] = wal.segments();
   assert.ok(first !== undefined && wal.segments().length >= 3);
   const bytes = await readFile(first.path);
-  await writeFile(first.path, bytes.subarray(0, bytes.length - 1));
-  await assert.rejects(openWal(dir), (e: unknown) => e instanceof WalCorruptionError && e.file === first.path);
+  // Zero the end of its last record: what a crash during its write would have left, had it been the last segment.
+  bytes.fill(0, first.durableBytes - 10, first.durableBytes);
+  await writeFile(first.path, bytes);
+  await assert.rejects(openSmallWal(dir), (e: unknown) => e instanceof WalCorruptionError && e.file === first.path && /a later segment exists/.test(e.message));
 });
 
 test('a missing segment in the middle is refused', async () => {
   const dir = freshDir();
-  const { wal } = await openWal(dir, { segmentSizeMaxBytes: 200 });
+  const { wal } = await openSmallWal(dir, { segmentSizeMaxBytes: 200 });
   for (let i = 1; i <= 12; i++) await wal.append([entry(i, 1)]);
   await wal.close();
   const middle = wal.segments()[1];
   assert.ok(middle !== undefined);
   await rm(middle.path);
-  await assert.rejects(openWal(dir), (e: unknown) => e instanceof StorageError && e.code === 'wal-inconsistent' && e.message.includes('missing segments'));
+  await assert.rejects(openSmallWal(dir), (e: unknown) => e instanceof StorageError && e.code === 'wal-inconsistent' && e.message.includes('missing segments'));
 });
 
 test('a failed write fails every pending and later append, and recovery keeps what was durable', async () => {
   const dir = freshDir();
-  const { wal } = await openWal(dir);
+  const { wal } = await openSmallWal(dir);
   await wal.append(range(1, 3, 1), hs(1, 2));
   // Pull the file out from under the writer: the next write fails with EBADF, as a full or broken disk would.
   const internals = wal as unknown as { current: { fh: { close(): Promise<void> } } };
@@ -238,7 +228,7 @@ test('a failed write fails every pending and later append, and recovery keeps wh
 test('a crash part-way through compaction leaves a log that recovers to the same state', async () => {
   const dir = freshDir();
   const options = { segmentSizeMaxBytes: 300 };
-  const { wal } = await openWal(dir, options);
+  const { wal } = await openSmallWal(dir, options);
   for (let i = 1; i <= 40; i += 2) await wal.append(range(i, i + 1, 1), hs(1, i));
   await wal.recordSnapshot(meta(30, 1), true);
   const before = wal.segments();
@@ -260,10 +250,56 @@ test('a crash part-way through compaction leaves a log that recovers to the same
 
 test('an entry too large for a record fails its caller at once and the WAL goes on', async () => {
   const dir = freshDir();
-  const { wal } = await openWal(dir);
+  const { wal } = await openSmallWal(dir);
   const huge: Entry = { index: index(1), term: term(1), kind: 'normal', data: new Uint8Array(WAL_RECORD_PAYLOAD_MAX_BYTES) };
   assert.throws(() => void wal.append([huge]), /exceeds WAL_RECORD_PAYLOAD_MAX_BYTES/);
   await wal.append([entry(1, 1)]);
   await wal.close();
   assert.deepEqual((await reopen(dir)).boot.entries, [entry(1, 1)]);
+});
+
+test('segments are preallocated with zeros, the next one ahead of need, and a leftover is cleaned up', async () => {
+  const dir = freshDir();
+  const segmentSizeMaxBytes = 4096;
+  const { wal } = await openWal(dir, { segmentSizeMaxBytes });
+  const temp = join(dir, PREPARED_SEGMENT_FILE);
+  const [first] = wal.segments();
+  assert.ok(first !== undefined);
+  assert.deepEqual(await readFile(first.path), Buffer.alloc(segmentSizeMaxBytes), 'a new segment is all zeros, at its full size');
+  await assert.rejects(readFile(temp), /ENOENT/, 'nothing is prepared while the open segment is mostly empty');
+  let i = 1;
+  while ((wal.segments().at(-1)?.durableBytes ?? 0) < segmentSizeMaxBytes * SEGMENT_PREPARE_AHEAD_RATIO) await wal.append([entry(i++, 1)]);
+  await wal.append([entry(i++, 1)]);
+  assert.deepEqual(await readFile(temp), Buffer.alloc(segmentSizeMaxBytes), 'the next segment is prepared once the open one is half full');
+  while (wal.segments().length < 2) await wal.append([entry(i++, 1)]);
+  await assert.rejects(readFile(temp), /ENOENT/, 'the rollover took the prepared file');
+  const second = wal.segments()[1];
+  assert.ok(second !== undefined);
+  assert.equal((await readFile(second.path)).length, segmentSizeMaxBytes);
+  await wal.close();
+  await writeFile(temp, 'a preparation that a crash interrupted');
+  const again = await openWal(dir, { segmentSizeMaxBytes });
+  await again.wal.close();
+  await assert.rejects(readFile(temp), /ENOENT/);
+  assert.equal(again.boot.entries.length, i - 1);
+});
+
+test('a preallocation that failed in the background is tried again at the rollover', async () => {
+  const dir = freshDir();
+  let failures = 1;
+  let opened = false;
+  // The disk is full once, while the next segment is prepared in the background.
+  const fs = new (class extends NodeFs {
+    override open(path: string, flags: OpenFlags): ReturnType<NodeFs['open']> {
+      if (path.endsWith(PREPARED_SEGMENT_FILE) && opened && failures-- > 0) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+      return super.open(path, flags);
+    }
+  })();
+  const { wal } = await openWal(dir, { fs, segmentSizeMaxBytes: 1024 });
+  opened = true;
+  for (let i = 1; i <= 60; i++) await wal.append([entry(i, 1)]);
+  assert.ok(wal.segments().length >= 3, `${wal.segments().length} segments`);
+  assert.ok(failures < 0, 'the failed preparation was tried again');
+  await wal.close();
+  assert.equal((await reopen(dir)).boot.entries.length, 60);
 });

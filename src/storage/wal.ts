@@ -1,5 +1,6 @@
-// The write-ahead log: segment files of checksummed records (see wal-record.ts), appended with
-// group commit and recovered on open (see docs/storage.md for the format and recovery rules).
+// The write-ahead log: preallocated segment files (wal-prealloc.ts) of checksummed, numbered
+// records (wal-record.ts), written with group commit and recovered on open by the rules of
+// wal-segment.ts (see docs/storage.md for the format and recovery rules).
 //
 // Contract:
 // - append() / installSnapshot() / recordSnapshot() return promises that resolve only after an
@@ -9,29 +10,33 @@
 //   every stored entry from that index on. There is no separate truncation record.
 // - A failed write or fsync fails every pending and later call ('wal-failed'): after a failed
 //   fsync the kernel may have dropped the dirty pages, so retrying could lose acknowledged data.
-//   The process must restart; recovery truncates whatever half-written tail is left.
-// - Segment k+1 is created only after segment k is fsynced, and starts with the hard state and
-//   snapshot marker in effect at that point, so deleting a prefix of segments loses nothing.
+//   The process must restart; recovery zeroes whatever half-written record is left.
+// - Segment k+1 gets its name only after segment k is fsynced (so only the last segment can end in
+//   a torn write), and starts with the hard state and snapshot marker in effect at that point, so
+//   deleting a prefix of segments loses nothing.
 import { join } from 'node:path';
 import { assert } from '../raft/assert.js';
 import type { Entry, HardState, LogIndex, SnapshotMeta } from '../raft/types.js';
 import { index as toIndex } from '../raft/types.js';
-import { SEGMENT_SIZE_MAX_BYTES } from './constants.js';
-import { StorageError, WalCorruptionError } from './errors.js';
+import { SEGMENT_PREPARE_AHEAD_RATIO, SEGMENT_SIZE_MAX_BYTES, WAL_SEGMENT_SEQ_MAX } from './constants.js';
+import { StorageError } from './errors.js';
 import type { StorageFileHandle, StorageFs } from './fs.js';
 import { mkdirDurable, unlinkDurable } from './fs-durable.js';
 import { nodeFs } from './node-fs.js';
 import type { BootState } from './wal-log.js';
-import { LogReplay, LogTip } from './wal-log.js';
-import type { WalRecord } from './wal-record.js';
-import { decodeRecordAt, encodeRecord, RECORD_HEADER_BYTES } from './wal-record.js';
+import { LogTip } from './wal-log.js';
+import { SegmentPreparer } from './wal-prealloc.js';
+import type { EncodedPayload, WalRecord } from './wal-record.js';
+import { encodePayload, frameRecord, RECORD_END_BYTES, RECORD_HEADER_BYTES, RECORD_MIN_BYTES } from './wal-record.js';
+import type { MutableSegment } from './wal-recovery.js';
+import { recoverWal, segmentFileName } from './wal-recovery.js';
 
 export interface WalOptions {
   /** Called with the duration of every fdatasync, in seconds (the fsync latency histogram). */
   readonly onFsync?: (seconds: number) => void;
   /** Called for every recovery note (a truncated torn tail); the same notes are returned by openWal. */
   readonly onNote?: (note: string) => void;
-  /** Defaults to SEGMENT_SIZE_MAX_BYTES; tests lower it to exercise rollover. */
+  /** The size segments are preallocated to and rolled over at. Defaults to SEGMENT_SIZE_MAX_BYTES; tests lower it to exercise rollover. */
   readonly segmentSizeMaxBytes?: number;
   /** The file system; defaults to the process's (NodeFs). */
   readonly fs?: StorageFs;
@@ -43,7 +48,7 @@ export interface SegmentInfo {
   /** Last index + 1 when the segment was created. Invariant: its live entries all lie below the next segment's firstIndex. */
   readonly firstIndex: LogIndex;
   readonly path: string;
-  /** Bytes known to be on disk (after the last fsync). */
+  /** Bytes of records known to be on disk (after the last fsync); the file is longer, preallocated with zeros. */
   readonly durableBytes: number;
 }
 
@@ -54,11 +59,7 @@ export interface WalOpenResult {
   readonly notes: readonly string[];
 }
 
-const SEGMENT_NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.seg$/;
-
-export function segmentFileName(seq: number, firstIndex: number): string {
-  return `${seq.toString(16).padStart(16, '0')}-${firstIndex.toString(16).padStart(16, '0')}.seg`;
-}
+export { segmentFileName };
 
 /** Opens (creating if needed) the WAL in `dir`, recovering its contents. */
 export async function openWal(dir: string, options: WalOptions = {}): Promise<WalOpenResult> {
@@ -69,88 +70,23 @@ export async function openWal(dir: string, options: WalOptions = {}): Promise<Wa
     notes.push(text);
     options.onNote?.(text);
   };
-  const segments = await listSegments(fs, dir);
-  const replay = new LogReplay();
-  for (const [k, segment] of segments.entries()) {
-    const size = await replaySegment(fs, segment.path, replay, k === segments.length - 1, note);
-    segments[k] = { ...segment, durableBytes: size };
-  }
-  const boot = replay.finish();
-  if (typeof boot === 'string') throw new StorageError('wal-inconsistent', `WAL in ${dir} is inconsistent: ${boot}. Restore the data directory from a backup, or remove it and re-add the node.`);
-  const wal = new Wal(fs, dir, segments, LogTip.fromBoot(boot), options);
+  const { segments, boot, nextRecordSeq } = await recoverWal(fs, dir, note);
+  const segmentSizeBytes = options.segmentSizeMaxBytes ?? SEGMENT_SIZE_MAX_BYTES;
+  const preparer = new SegmentPreparer(fs, dir, segmentSizeBytes);
+  await preparer.removeLeftover();
+  const wal = new Wal(fs, dir, segments, LogTip.fromBoot(boot), nextRecordSeq, preparer, options);
   await wal.openTail();
   return { wal, boot, notes };
 }
 
-async function listSegments(fs: StorageFs, dir: string): Promise<MutableSegment[]> {
-  const segments: MutableSegment[] = [];
-  for (const name of await fs.readdir(dir)) {
-    const m = SEGMENT_NAME.exec(name);
-    if (m === null) continue;
-    segments.push({ seq: parseInt(m[1] as string, 16), firstIndex: toIndex(parseInt(m[2] as string, 16)), path: join(dir, name), durableBytes: 0 });
-  }
-  segments.sort((a, b) => a.seq - b.seq);
-  for (let k = 1; k < segments.length; k++) {
-    const prev = segments[k - 1] as MutableSegment;
-    const cur = segments[k] as MutableSegment;
-    if (cur.seq !== prev.seq + 1) {
-      throw new StorageError(
-        'wal-inconsistent',
-        `WAL in ${dir} is missing segments between ${prev.path} and ${cur.path}. Restore the data directory from a backup, or remove it and re-add the node.`,
-      );
-    }
-  }
-  return segments;
-}
-
-/** Replays one segment; returns its valid length. Repairs a torn tail of the last segment, refuses any other damage. */
-async function replaySegment(fs: StorageFs, path: string, replay: LogReplay, isLast: boolean, note: (text: string) => void): Promise<number> {
-  const buf = await fs.readFile(path);
-  let offset = 0;
-  while (offset < buf.length) {
-    const result = decodeRecordAt(buf, offset);
-    if (result.kind === 'record') {
-      const problem = replay.apply(result.record);
-      if (problem !== undefined) {
-        throw new StorageError('wal-inconsistent', `WAL segment ${path} at byte offset ${offset}: ${problem}. Restore the data directory from a backup, or remove it and re-add the node.`);
-      }
-      offset += result.sizeBytes;
-      continue;
-    }
-    if (!isLast || validRecordAfter(buf, offset + 1)) throw new WalCorruptionError(path, offset, result.reason);
-    const fh = await fs.open(path, 'r+');
-    try {
-      await fh.truncate(offset);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    note(`truncated the torn tail of WAL segment ${path} at byte offset ${offset}: dropped ${buf.length - offset} bytes (${result.reason})`);
-    return offset;
-  }
-  return offset;
-}
-
-/** Whether any valid record starts at or after `from`: if so, damage before it is not a torn tail. */
-function validRecordAfter(buf: Buffer, from: number): boolean {
-  for (let p = from; p + RECORD_HEADER_BYTES <= buf.length; p++) {
-    if (decodeRecordAt(buf, p).kind === 'record') return true;
-  }
-  return false;
-}
-
-interface MutableSegment {
-  seq: number;
-  firstIndex: LogIndex;
-  path: string;
-  durableBytes: number;
-}
-
 interface OpenSegment {
   readonly info: MutableSegment;
+  /** Open for positional writes: records go at info.durableBytes, over the preallocated zeros. */
   readonly fh: StorageFileHandle;
-  /** Bytes written (durable or not). */
+  /** Bytes of records framed for it (durable or not). */
   sizeBytes: number;
+  /** Whether its header records (hard state, snapshot marker) are framed; a segment left empty by a crash has none yet. */
+  headerWritten: boolean;
   /** Records written after the segment header; rollover waits for at least one so that huge records cannot loop. */
   bodyRecords: number;
 }
@@ -158,7 +94,7 @@ interface OpenSegment {
 interface Pending {
   readonly records: readonly WalRecord[];
   /** records, encoded when the call was made: a record too large fails its caller, not the whole batch. */
-  readonly encoded: readonly Buffer[];
+  readonly encoded: readonly EncodedPayload[];
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
 }
@@ -176,6 +112,8 @@ export class Wal {
   /** The log after every record written so far: names segments and writes their headers. */
   private readonly written: LogTip;
   private durableSnapshotIndex: number;
+  /** The sequence number of the next record framed. Invariant: one more than the last record's, in the last segment or the one before. */
+  private nextRecordSeq: number;
 
   /** Use openWal(). */
   constructor(
@@ -183,10 +121,13 @@ export class Wal {
     private readonly dir: string,
     private readonly segmentList: MutableSegment[],
     tip: LogTip,
+    nextRecordSeq: number,
+    private readonly preparer: SegmentPreparer,
     private readonly options: WalOptions,
   ) {
     this.segmentSizeMaxBytes = options.segmentSizeMaxBytes ?? SEGMENT_SIZE_MAX_BYTES;
-    assert(this.segmentSizeMaxBytes > RECORD_HEADER_BYTES, 'segment size must hold at least one record header');
+    assert(this.segmentSizeMaxBytes >= RECORD_MIN_BYTES, 'segment size must hold at least one record');
+    this.nextRecordSeq = nextRecordSeq;
     this.accepted = tip;
     this.written = Object.assign(new LogTip(), tip);
     this.durableSnapshotIndex = tip.snapshot?.index ?? 0;
@@ -199,12 +140,15 @@ export class Wal {
       this.current = await this.createSegment(1, toIndex(this.written.lastIndex + 1));
       return;
     }
-    // The segment's entry may be volatile still: its creator may have died between creating it
+    // The segment's entry may be volatile still: its creator may have died between naming it
     // and fsyncing the directory. Appends acknowledged from now on must not depend on that.
     await this.fs.fsyncDir(this.dir);
-    const fh = await this.fs.open(last.path, 'a');
-    // Count the existing body as records: a reopened segment may roll over at once.
-    this.current = { info: last, fh, sizeBytes: last.durableBytes, bodyRecords: last.durableBytes > 0 ? 1 : 0 };
+    const fh = await this.fs.open(last.path, 'r+');
+    // A segment with records has its header (written first, in the same fsync as its first body
+    // records). Count the existing body as records: a reopened segment may roll over at once.
+    const written = last.durableBytes > 0;
+    this.current = { info: last, fh, sizeBytes: last.durableBytes, headerWritten: written, bodyRecords: written ? 1 : 0 };
+    this.prepareAheadIfDue(this.current);
   }
 
   /**
@@ -263,6 +207,7 @@ export class Wal {
     if (this.closed) return;
     this.closed = true;
     await this.flushing;
+    await this.preparer.close();
     await this.current?.fh.close();
     this.current = undefined;
   }
@@ -280,7 +225,7 @@ export class Wal {
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    const encoded = records.map(encodeRecord);
+    const encoded = records.map(encodePayload);
     for (const r of records) this.accepted.apply(r); // assertion errors: the caller broke Raft's rules
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ records, encoded, resolve, reject });
@@ -311,37 +256,43 @@ export class Wal {
   }
 
   /** Writes records to the open segment, rolling over at the size limit, and fsyncs. */
-  private async writeBatch(records: readonly WalRecord[], encodedRecords: readonly Buffer[]): Promise<void> {
+  private async writeBatch(records: readonly WalRecord[], encodedRecords: readonly EncodedPayload[]): Promise<void> {
     let segment = this.current;
     assert(segment !== undefined, 'the WAL has an open segment while not closed');
     assert(records.length === encodedRecords.length, 'every record is encoded once');
     let buffers: Buffer[] = [];
+    const frame = (into: OpenSegment, encoded: EncodedPayload): void => {
+      const parts = frameRecord(encoded, { segmentSeq: into.info.seq, recordSeq: this.nextRecordSeq++ });
+      buffers.push(...parts);
+      for (const part of parts) into.sizeBytes += part.length;
+    };
     for (const [k, record] of records.entries()) {
-      const encoded = encodedRecords[k] as Buffer;
-      if (segment.bodyRecords > 0 && segment.sizeBytes + encoded.length > this.segmentSizeMaxBytes) {
+      const encoded = encodedRecords[k] as EncodedPayload;
+      const recordBytes = RECORD_HEADER_BYTES + encoded.payload.length + RECORD_END_BYTES;
+      if (segment.bodyRecords > 0 && segment.sizeBytes + recordBytes > this.segmentSizeMaxBytes) {
         await this.writeAndSync(segment, buffers);
         buffers = [];
         await segment.fh.close();
         segment = await this.createSegment(segment.info.seq + 1, toIndex(this.written.lastIndex + 1));
         this.current = segment;
-        for (const header of this.written.headerRecords()) {
-          const h = encodeRecord(header);
-          buffers.push(h);
-          segment.sizeBytes += h.length;
-        }
       }
-      buffers.push(encoded);
-      segment.sizeBytes += encoded.length;
+      if (!segment.headerWritten) {
+        for (const header of this.written.headerRecords()) frame(segment, encodePayload(header));
+        segment.headerWritten = true;
+      }
+      frame(segment, encoded);
       segment.bodyRecords++;
       this.written.apply(record);
     }
     await this.writeAndSync(segment, buffers);
     this.durableSnapshotIndex = this.written.snapshot?.index ?? 0;
+    this.prepareAheadIfDue(segment);
   }
 
   private async writeAndSync(segment: OpenSegment, buffers: readonly Buffer[]): Promise<void> {
     if (buffers.length > 0) {
-      await segment.fh.append(buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers));
+      // One write over the preallocated zeros, where the last fsynced record ends.
+      await segment.fh.write(buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers), segment.info.durableBytes);
     }
     const started = process.hrtime.bigint();
     await segment.fh.datasync();
@@ -349,17 +300,17 @@ export class Wal {
     segment.info.durableBytes = segment.sizeBytes;
   }
 
-  /** Creates an empty segment and makes its directory entry durable before anything is written to it. */
+  /** Once the open segment is far enough along, the next one is preallocated in the background. */
+  private prepareAheadIfDue(segment: OpenSegment): void {
+    if (segment.sizeBytes >= this.segmentSizeMaxBytes * SEGMENT_PREPARE_AHEAD_RATIO) this.preparer.prepareAhead();
+  }
+
+  /** Names a preallocated file as segment `seq`, durably, before anything is written to it. */
   private async createSegment(seq: number, firstIndex: LogIndex): Promise<OpenSegment> {
+    assert(seq <= WAL_SEGMENT_SEQ_MAX, () => `segment sequence number ${seq} exceeds WAL_SEGMENT_SEQ_MAX`);
     const info: MutableSegment = { seq, firstIndex, path: join(this.dir, segmentFileName(seq, firstIndex)), durableBytes: 0 };
-    const fh = await this.fs.open(info.path, 'ax');
-    try {
-      await this.fs.fsyncDir(this.dir);
-    } catch (e) {
-      await fh.close();
-      throw e;
-    }
+    const fh = await this.preparer.take(info.path);
     this.segmentList.push(info);
-    return { info, fh, sizeBytes: 0, bodyRecords: 0 };
+    return { info, fh, sizeBytes: 0, headerWritten: false, bodyRecords: 0 };
   }
 }

@@ -2,10 +2,10 @@
 // a corrupted record in the middle stops the node with the file and offset; another node's data dir
 // is refused; a storage failure at run time ends the process. The rest of the cluster keeps working.
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { RECORD_HEADER_BYTES } from '../../src/storage/wal-record.js';
+import { RECORD_END_BYTES, RECORD_HEADER_BYTES, RECORD_LENGTH_OFFSET } from '../../src/storage/wal-record.js';
 import { ProcessCluster, destroyAll } from './harness.js';
 import { History, KvClient, assertClusterSound } from './workload.js';
 
@@ -20,15 +20,20 @@ function segments(dataDir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-/** Start offsets of every record of a segment (docs/storage.md: length u32 LE | crc u32 | type u8 | payload). */
-function recordOffsets(file: string): number[] {
+/**
+ * Start offsets of every record of a segment, and where the records end (docs/storage.md: a 32-byte
+ * header starting "KRW2" with the payload length at offset 8, the payload, a 4-byte end mark; then
+ * the preallocated zeros).
+ */
+function recordOffsets(file: string): { offsets: number[]; endBytes: number } {
   const buf = readFileSync(file);
   const offsets: number[] = [];
-  for (let at = 0; at + RECORD_HEADER_BYTES <= buf.length; ) {
+  let at = 0;
+  while (at + RECORD_HEADER_BYTES <= buf.length && buf.toString('latin1', at, at + 4) === 'KRW2') {
     offsets.push(at);
-    at += RECORD_HEADER_BYTES + buf.readUInt32LE(at);
+    at += RECORD_HEADER_BYTES + buf.readUInt32LE(at + RECORD_LENGTH_OFFSET) + RECORD_END_BYTES;
   }
-  return offsets;
+  return { offsets, endBytes: at };
 }
 
 async function writeSome(client: KvClient, prefix: string, count: number): Promise<void> {
@@ -43,18 +48,20 @@ describe('damaged WAL files', () => {
     await writeSome(client, 'before', 30);
 
     // --- torn tail: a write that was cut short (never fsynced, so never acknowledged) leaves the
-    // first part of a record after the last complete one. Simulate it on node-3 while it is down:
-    // append the first half of a copy of its last record.
+    // first part of a record after the last complete one, over the preallocated zeros. Simulate it
+    // on node-3 while it is down: write the first half of a copy of its last record there.
     const torn = cluster.node('node-3');
     await torn.kill();
     const last = segments(torn.dataDir).at(-1);
     assert.ok(last !== undefined);
-    const lastRecord = recordOffsets(last).at(-1);
+    const { offsets, endBytes: tornAt } = recordOffsets(last);
+    const lastRecord = offsets.at(-1);
     assert.ok(lastRecord !== undefined);
     const content = readFileSync(last);
-    const tornAt = content.length;
-    const copy = content.subarray(lastRecord);
-    appendFileSync(last, copy.subarray(0, Math.max(RECORD_HEADER_BYTES + 1, Math.floor(copy.length / 2))));
+    assert.ok(content.subarray(tornAt).every((b) => b === 0), 'the segment is preallocated with zeros after its records');
+    const copy = Buffer.from(content.subarray(lastRecord, tornAt));
+    copy.copy(content, tornAt, 0, Math.max(RECORD_HEADER_BYTES + 1, Math.floor(copy.length / 2)));
+    writeFileSync(last, content);
     await writeSome(client, 'while-torn-down', 20);
     await torn.start();
     const note = torn.logLines().find((l) => l.msg === 'storage recovery' && String(l.note).includes('truncated the torn tail'));
@@ -68,7 +75,7 @@ describe('damaged WAL files', () => {
     await corrupt.kill();
     const first = segments(corrupt.dataDir)[0];
     assert.ok(first !== undefined);
-    const recs = recordOffsets(first);
+    const recs = recordOffsets(first).offsets;
     const victim = recs[Math.floor(recs.length / 2)];
     assert.ok(victim !== undefined && recs.length > 4);
     const bytes = readFileSync(first);
