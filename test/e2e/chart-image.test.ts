@@ -250,7 +250,7 @@ describe('the runtime stage, assembled from the checkout', () => {
     const api = `127.0.0.1:${base + 101}`;
     const child = spawn(
       process.execPath,
-      [join(app, 'bin', 'kuberaft.js'), 'node', '--id', 'n1', '--data-dir', dataDir, '--bootstrap', '--listen-peer', peer, '--listen-api', api],
+      [join(app, 'bin', 'kuberaft.js'), 'node', '--id', 'n1', '--data-dir', dataDir, '--bootstrap', '--listen-peer', peer, '--listen-api', api, '--anonymous-role', 'read'],
       { cwd: app, stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } },
     );
     let stderr = '';
