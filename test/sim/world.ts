@@ -17,6 +17,7 @@ import { KvStateMachine } from './kv.js';
 import type { Envelope, NetworkFaults } from './network.js';
 import { Network, RELIABLE_NETWORK } from './network.js';
 import { Prng } from './prng.js';
+import { brokenPromise } from './promises.js';
 import { EventQueue } from './queue.js';
 
 /** Simulated milliseconds per Raft tick. */
@@ -343,6 +344,8 @@ export class World {
   }
 
   private send(node: SimNode, m: Message): void {
+    const broken = brokenPromise(m, node.disk);
+    if (broken !== undefined) this.invariants.fail('driver', `a message left before what it promises was durable: ${broken}`);
     let bytes: Uint8Array | undefined;
     if (m.type === 'install-snapshot') {
       const s = node.disk.snapshot;
