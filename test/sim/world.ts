@@ -11,6 +11,7 @@ import type { Ready } from '../../src/raft/ready.js';
 import type { Entry, Member, Membership, Message, NodeId, ReadState, Role, SnapshotMeta, Term } from '../../src/raft/types.js';
 import { nodeId, term } from '../../src/raft/types.js';
 import type { KvOutput } from '../lincheck/index.js';
+import { liveRivalConfiguration } from './config-rivals.js';
 import { Disk } from './disk.js';
 import { Invariants, InvariantViolation } from './invariants.js';
 import { KvStateMachine } from './kv.js';
@@ -336,6 +337,9 @@ export class World {
     if (rd.entries.length > 0) {
       d.append(rd.entries);
       this.invariants.onEntriesPersisted(node.id, d, rd.entries);
+      const st = rd.entries.some((e) => e.kind === 'config') ? node.raft?.status() : undefined;
+      const rival = st?.role === 'leader' ? liveRivalConfiguration(node.id, st.term, rd.entries, this.nodes) : undefined;
+      if (rival !== undefined) this.invariants.fail('one-membership-change', rival);
     }
     if (rd.hardState !== undefined) {
       this.invariants.onHardStatePersisted(node.id, d.hardState, rd.hardState, d);
