@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs a test suite with Node's built-in runner (its summary lines `# pass N` / `# fail N` are what CI reads).
-// Suites: unit (src/**/*.test.ts), sim (test/sim), process (test/process), browser (test/browser: the
-// cluster page in headless Chromium), e2e (test/e2e), all.
+// Suites: unit (src/**/*.test.ts), sim (test/sim and the mutation suite), process (test/process),
+// browser (test/browser: the cluster page in headless Chromium), e2e (test/e2e), all.
 // Node 20's runner does not find .ts files by itself, so this script lists them.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -15,6 +15,9 @@ const SUITES = {
   e2e: ['test/e2e'],
 };
 const ORDER = ['unit', 'sim', 'process', 'browser', 'e2e'];
+// Test files outside the suite folders: the simulator's mutation suite (scripts/sim-mutants.ts) runs
+// with the sim suite, so CI proves the simulator still catches every planted bug.
+const EXTRA_FILES = { sim: ['scripts/sim-mutants.test.ts'] };
 
 function findTests(dir) {
   let out = [];
@@ -40,7 +43,7 @@ if (!names.every((n) => n in SUITES)) {
   console.error(`unknown suite "${suite}"; use one of: ${[...ORDER, 'all'].join(', ')}`);
   process.exit(2);
 }
-const files = names.flatMap((n) => SUITES[n].flatMap(findTests));
+const files = names.flatMap((n) => [...SUITES[n].flatMap(findTests), ...(EXTRA_FILES[n] ?? [])]);
 if (files.length === 0) {
   console.error(`no test files found for suite "${suite}"`);
   process.exit(1);
