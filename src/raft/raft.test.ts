@@ -2,108 +2,12 @@
 // evidence; these pin the Ready contract and the basic flows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Raft, bootstrapState, emptyBootState, type RaftBootState } from './raft.js';
+import { Raft, bootstrapState, emptyBootState } from './raft.js';
 import { RaftError } from './errors.js';
 import { AssertionError } from './assert.js';
 import { decodeMembership, voters } from './membership.js';
-import type { Entry, HardState, LogIndex, Member, Message, NodeId } from './types.js';
-
-const id = (s: string): NodeId => s as NodeId;
-
-function lcg(seed: number) {
-  let x = seed >>> 0;
-  return { nextInt: (max: number) => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % max) };
-}
-
-interface TestNode {
-  raft: Raft;
-  hard: HardState;
-  log: Entry[];
-  applied: Entry[];
-  reads: string[];
-}
-
-class Cluster {
-  nodes = new Map<NodeId, TestNode>();
-  queue: Message[] = [];
-  cut = new Set<NodeId>();
-  sent: Message[] = [];
-
-  add(name: string, boot: RaftBootState): TestNode {
-    const n: TestNode = {
-      raft: new Raft({ id: id(name), electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, random: lcg(name.charCodeAt(0)) }, boot),
-      hard: boot.hardState,
-      log: [...boot.entries],
-      applied: [],
-      reads: [],
-    };
-    this.nodes.set(id(name), n);
-    return n;
-  }
-
-  get(name: string): TestNode {
-    const n = this.nodes.get(id(name));
-    assert.ok(n);
-    return n;
-  }
-
-  /** Processes every Ready and delivers every message until nothing moves. */
-  stabilize(): void {
-    for (let round = 0; round < 10_000; round++) {
-      let moved = false;
-      for (const n of this.nodes.values()) {
-        while (n.raft.hasReady()) {
-          moved = true;
-          const rd = n.raft.ready();
-          for (const e of rd.entries) {
-            n.log.length = e.index - 1;
-            n.log.push(e);
-          }
-          if (rd.hardState) n.hard = rd.hardState;
-          for (const m of [...rd.messagesBeforePersist, ...rd.messages]) {
-            this.sent.push(m);
-            this.queue.push(m);
-          }
-          n.applied.push(...rd.committedEntries);
-          n.reads.push(...rd.readStates.map((r) => r.context));
-          n.raft.advance(rd);
-        }
-      }
-      const batch = this.queue;
-      this.queue = [];
-      for (const m of batch) {
-        if (this.cut.has(m.from) || this.cut.has(m.to)) continue;
-        moved = true;
-        this.nodes.get(m.to)?.raft.step(m);
-      }
-      if (!moved) return;
-    }
-    assert.fail('cluster did not stabilize');
-  }
-
-  tickAll(times: number): void {
-    for (let i = 0; i < times; i++) {
-      for (const n of this.nodes.values()) n.raft.tick();
-      this.stabilize();
-    }
-  }
-
-  leader(): TestNode | undefined {
-    const ls = [...this.nodes.values()].filter((n) => n.raft.status().role === 'leader' && !this.cut.has(n.raft.id));
-    assert.ok(ls.length <= 1, 'at most one reachable leader');
-    return ls[0];
-  }
-}
-
-const members = (...names: string[]): Member[] => names.map((n) => ({ id: id(n), address: `${n}:1`, role: 'voter' as const }));
-const data = (s: string) => new TextEncoder().encode(s);
-const text = (e: Entry) => new TextDecoder().decode(e.data);
-
-function threeNodes(): Cluster {
-  const c = new Cluster();
-  for (const n of ['a', 'b', 'c']) c.add(n, bootstrapState(members('a', 'b', 'c')));
-  return c;
-}
+import { Cluster, data, id, lcg, members, text, threeNodes } from './test-support.js';
+import type { Entry, LogIndex } from './types.js';
 
 test('a three-node cluster elects one leader and commits a proposal on every node', () => {
   const c = threeNodes();
@@ -272,7 +176,7 @@ test('ReadIndex: a read is released only after a heartbeat round confirms leader
   a.raft.readIndex('r2');
   const before = c.sent.length;
   c.stabilize();
-  assert.deepEqual(a.reads, ['r1', 'r2']);
+  assert.deepEqual(a.reads.map((r) => r.context), ['r1', 'r2']);
   const heartbeats = c.sent.slice(before).filter((m) => m.type === 'heartbeat').length;
   assert.equal(heartbeats, 2, 'one heartbeat round for both reads');
 });
