@@ -7,7 +7,7 @@ import { assert, assertNever } from './assert.js';
 import { COMMITTED_BATCH_BYTES_MAX, PROMOTE_LAG_ENTRIES_MAX, SNAPSHOT_RETRY_ELECTION_TIMEOUTS, resolveOptions, type RaftOptions, type ResolvedRaftOptions } from './config.js';
 import { RaftError } from './errors.js';
 import { RaftLog } from './log.js';
-import { EMPTY_MEMBERSHIP, applyChange, encodeMembership, findMember, isVoter, membershipOf, voters } from './membership.js';
+import { EMPTY_MEMBERSHIP, MEMBERS_MAX_COUNT, applyChange, encodeMembership, findMember, isVoter, membershipOf, voters } from './membership.js';
 import { Progress, type ProgressState } from './progress.js';
 import { committedIndex, confirmedRound, quorumSize, voteOutcome } from './quorum.js';
 import { ReadIndexQueue } from './read-index.js';
@@ -26,11 +26,13 @@ import type {
   MembershipChange,
   Message,
   NodeId,
+  PreVoteRequest,
   RandomSource,
   ReadState,
   Role,
   SnapshotMeta,
   Term,
+  VoteRequest,
 } from './types.js';
 
 /** What the driver loaded from stable storage (or a fresh start). */
@@ -123,6 +125,13 @@ export class Raft {
   private uncommittedBytes = 0;
   private broadcastPending = false;
   private reads = new ReadIndexQueue();
+  /**
+   * Nodes outside the configuration that asked for votes: members removed while they could not hear
+   * of it. Each gets the log (it has a progress entry, never counted toward a quorum) until it holds
+   * the configuration in effect, which tells it that it was removed.
+   * Invariant: every id here has a progress entry and is not a member; at most MEMBERS_MAX_COUNT.
+   */
+  private removedCatchingUp = new Set<NodeId>();
 
   // Output accumulated for the next Ready.
   private msgs: Message[] = [];
@@ -175,6 +184,7 @@ export class Raft {
       }
       // A transfer that did not finish within an election timeout is abandoned (§3.10).
       if (this.transferee !== NONE) this.transferee = NONE;
+      for (const id of this.removedCatchingUp) if (!this.isAlive(id)) this.stopCatchingUpRemoved(id);
     }
     if (this.heartbeatElapsed >= this.opts.heartbeatIntervalTicks) {
       this.heartbeatElapsed = 0;
@@ -270,6 +280,7 @@ export class Raft {
   step(m: Message): void {
     this.assertNotOutstanding('step');
     if (m.to !== this.id || m.from === this.id) return;
+    if (this.role === 'leader' && (m.type === 'pre-vote' || m.type === 'vote')) this.maybeCatchUpRemoved(m);
     if (m.term > this.term) {
       if ((m.type === 'vote' || m.type === 'pre-vote') && this.inLease() && !(m.type === 'vote' && m.transfer)) {
         // A leader was heard from within the minimum election timeout: a disruptive (removed or
@@ -370,6 +381,7 @@ export class Raft {
     this.uncommittedBytes = 0;
     this.reads = new ReadIndexQueue();
     this.progress = new Map();
+    this.removedCatchingUp = new Set();
     for (const mem of this.membership.members) this.addProgress(mem.id);
     // The no-op entry lets the leader commit entries of earlier terms (§3.6.2, Figure 3.7).
     this.appendOwn('noop', new Uint8Array(0));
@@ -380,6 +392,7 @@ export class Raft {
   private abandonLeadership(): void {
     this.droppedReads.push(...this.reads.drain());
     this.progress = new Map();
+    this.removedCatchingUp = new Set();
     this.transferee = NONE;
     this.broadcastPending = false;
   }
@@ -508,6 +521,7 @@ export class Raft {
         if (pr === undefined) return;
         this.markHeard(pr);
         this.handleAppendResponse(m, pr);
+        if (this.removedCatchingUp.has(m.from) && pr.match >= this.membershipIndex) this.stopCatchingUpRemoved(m.from);
         return;
       case 'heartbeat-response':
         if (pr === undefined) return;
@@ -763,6 +777,29 @@ export class Raft {
     this.progress.set(id, pr);
   }
 
+  /**
+   * A node outside the configuration asks for votes: a member removed while it was cut off, which the
+   * leader forgot once the removal committed. It campaigns in a configuration that still names it and
+   * would go on forever; the log tells it otherwise. Only a node whose term is not ahead of ours is
+   * caught up: an append to a node of a higher term would make this leader step down.
+   */
+  private maybeCatchUpRemoved(m: PreVoteRequest | VoteRequest): void {
+    const candidateTerm = m.type === 'pre-vote' ? m.term - 1 : m.term;
+    if (candidateTerm > this.term || this.progress.has(m.from) || findMember(this.membership, m.from) !== undefined) return;
+    if (this.removedCatchingUp.size >= MEMBERS_MAX_COUNT) return;
+    this.removedCatchingUp.add(m.from);
+    this.addProgress(m.from);
+    const pr = this.progress.get(m.from);
+    assert(pr !== undefined, 'catch-up without progress');
+    this.markHeard(pr);
+    this.sendAppend(m.from);
+  }
+
+  private stopCatchingUpRemoved(id: NodeId): void {
+    this.removedCatchingUp.delete(id);
+    if (findMember(this.membership, id) === undefined) this.progress.delete(id);
+  }
+
   /** Recomputes the configuration in effect after entries were appended, truncated or restored. */
   private refreshMembership(): void {
     const m = this.log.membershipAt(this.log.lastIndex());
@@ -777,7 +814,8 @@ export class Raft {
     // removal (and stops waiting for a leader) instead of being dropped silently. It never counts
     // toward a quorum: only the configuration's voters do.
     const settled = this.membershipIndex <= this.log.committed;
-    for (const id of [...this.progress.keys()]) if (settled && findMember(this.membership, id) === undefined) this.progress.delete(id);
+    for (const id of this.removedCatchingUp) if (findMember(this.membership, id) !== undefined) this.removedCatchingUp.delete(id);
+    for (const id of [...this.progress.keys()]) if (settled && findMember(this.membership, id) === undefined && !this.removedCatchingUp.has(id)) this.progress.delete(id);
     if (this.transferee !== NONE && !isVoter(this.membership, this.transferee)) this.transferee = NONE;
   }
 
