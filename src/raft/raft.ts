@@ -673,11 +673,39 @@ export class Raft {
     }
     // A leader removed from the configuration steps down once the removal commits (§4.2.2).
     if (this.membershipIndex <= this.log.committed && findMember(this.membership, this.id) === undefined) {
+      this.handOverBeforeLeaving();
       this.becomeFollower(this.term, NONE);
       return;
     }
     if (this.membershipIndex <= this.log.committed && this.progress.size >= this.membership.members.length) this.syncProgressWithMembership();
     this.broadcastPending = true;
+  }
+
+  /**
+   * A leader whose removal committed hands over before it steps down, so that the remaining voters
+   * need not wait out an election timeout: every member learns the final commit index (a heartbeat
+   * carries it up to what each is known to hold), and the most up-to-date voter that answers is told
+   * to campaign at once (TimeoutNow, §3.10). The removal committed on a majority of the remaining
+   * voters, so at least one of them holds it; the heartbeat reaches the target before its TimeoutNow.
+   */
+  private handOverBeforeLeaving(): void {
+    for (const [id, pr] of this.progress) {
+      const commit = Math.min(pr.match, this.log.committed) as LogIndex;
+      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, readRound: 0 });
+    }
+    let target: NodeId | undefined;
+    let best = { alive: false, match: -1 };
+    for (const id of voters(this.membership)) {
+      const pr = this.progress.get(id);
+      if (pr === undefined) continue;
+      const alive = this.isAlive(id);
+      // Prefer a voter that answers; among those, the longest log; ties go to the first id.
+      if ((alive && !best.alive) || (alive === best.alive && pr.match > best.match)) {
+        target = id;
+        best = { alive, match: pr.match };
+      }
+    }
+    if (target !== undefined) this.send({ type: 'timeout-now', from: this.id, to: target, term: this.term });
   }
 
   private releaseUncommittedBytes(from: LogIndex, to: LogIndex): void {
