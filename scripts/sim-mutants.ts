@@ -56,7 +56,7 @@ export const MUTANTS: readonly Mutant[] = [
         replace: '',
       },
     ],
-    seedsMax: 500,
+    seedsMax: 700,
   },
   {
     name: 'learner-counts-for-commit',
