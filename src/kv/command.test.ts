@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { COMMAND_FORMAT_VERSION, decodeCommand, encodeCommand } from './command.js';
+import { leaseId } from './command.js';
 import type { Command } from './command.js';
 import { KvError } from './errors.js';
-import { CLIENT_ID_SIZE_MAX_BYTES, KEY_SIZE_MAX_BYTES, VALUE_SIZE_MAX_BYTES } from './limits.js';
+import { CLIENT_ID_SIZE_MAX_BYTES, KEY_SIZE_MAX_BYTES, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, VALUE_SIZE_MAX_BYTES } from './limits.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -21,6 +22,13 @@ const samples: Command[] = [
   { kind: 'cas', key: 'a', expected: undefined, value: bytes('x') },
   { kind: 'cas', key: 'a', expected: new Uint8Array(0), value: bytes('x'), requestId: { clientId: 'z', seq: 42 } },
   { kind: 'cas', key: 'a', expected: bytes('old'), value: bytes('new') },
+  { kind: 'put', key: 'leased', value: bytes('v'), lease: leaseId(7) },
+  { kind: 'put', key: 'leased', value: bytes('v'), lease: leaseId(Number.MAX_SAFE_INTEGER), requestId: { clientId: 'c', seq: 3 } },
+  { kind: 'cas', key: 'lock', expected: undefined, value: bytes('me'), lease: leaseId(12), requestId: { clientId: 'c', seq: 4 } },
+  { kind: 'lease-grant', ttlMs: LEASE_TTL_MIN_MS },
+  { kind: 'lease-grant', ttlMs: LEASE_TTL_MAX_MS },
+  { kind: 'lease-revoke', lease: leaseId(1) },
+  { kind: 'lease-expire', lease: leaseId(99) },
 ];
 
 describe('command encoding', () => {
@@ -56,6 +64,11 @@ describe('command encoding', () => {
     );
     assert.throws(() => encodeCommand({ kind: 'delete', key: 'a', requestId: { clientId: 'c', seq: -1 } }), isKvError('invalid-request-id'));
     assert.throws(() => encodeCommand({ kind: 'delete', key: 'a', requestId: { clientId: 'c', seq: 1.5 } }), isKvError('invalid-request-id'));
+    assert.throws(() => encodeCommand({ kind: 'lease-grant', ttlMs: LEASE_TTL_MIN_MS - 1 }), isKvError('invalid-lease'));
+    assert.throws(() => encodeCommand({ kind: 'lease-grant', ttlMs: LEASE_TTL_MAX_MS + 1 }), isKvError('invalid-lease'));
+    assert.throws(() => encodeCommand({ kind: 'lease-grant', ttlMs: 1500.5 }), isKvError('invalid-lease'));
+    assert.throws(() => encodeCommand({ kind: 'lease-revoke', lease: leaseId(0) }), isKvError('invalid-lease'));
+    assert.throws(() => encodeCommand({ kind: 'put', key: 'a', value: bytes('v'), lease: leaseId(-3) }), isKvError('invalid-lease'));
   });
 
   test('malformed bytes are rejected with a typed error naming the problem', () => {
@@ -66,7 +79,13 @@ describe('command encoding', () => {
     malformed(new Uint8Array(0), /truncated version/);
     malformed(Uint8Array.of(2, 1, 0), /unknown format version 2/);
     malformed(Uint8Array.of(1, 9, 0, 1, 0, 97), /unknown op 9/);
-    malformed(Uint8Array.of(1, 2, 4, 1, 0, 97), /unknown flags/);
+    malformed(Uint8Array.of(1, 2, 8, 1, 0, 97), /unknown flags/);
+    malformed(Uint8Array.of(1, 2, 4, 1, 0, 97), /only put and cas carry a lease/);
+    malformed(Uint8Array.of(1, 1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 97, 0, 0, 0, 0), /lease id 0/);
+    malformed(Uint8Array.of(1, 4, 1, 0xe8, 3, 0, 0, 0, 0, 0, 0), /lease commands have no flags/);
+    malformed(Uint8Array.of(1, 4, 0, 0xe7, 3, 0, 0, 0, 0, 0, 0), /lease ttl 999 outside/);
+    malformed(Uint8Array.of(1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0), /lease id 0/);
+    malformed(Uint8Array.of(1, 6, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0), /trailing bytes/);
     malformed(Uint8Array.of(1, 2, 2, 1, 0, 97), /only cas/);
     malformed(Uint8Array.of(1, 2, 0, 0, 0), /key length 0/);
     malformed(Uint8Array.of(1, 2, 0, 2, 0, 0xc3, 0x28), /not valid UTF-8/);

@@ -12,6 +12,10 @@ export type KvErrorCode =
   | 'invalid-request-id'
   /** A list limit outside 1..LIST_LIMIT_MAX. */
   | 'invalid-limit'
+  /** A lease TTL outside LEASE_TTL_MIN_MS..LEASE_TTL_MAX_MS, or a lease id that is not a positive integer. */
+  | 'invalid-lease'
+  /** A watch's start revision is older than the oldest change the history still holds. */
+  | 'compacted'
   /** Bytes that claim to be a command do not decode as one. */
   | 'malformed-command'
   /** A snapshot stream fails its format, version or checksum checks. */

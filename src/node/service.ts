@@ -4,7 +4,7 @@
 // carries the principal the follower authorized; the leader (which trusts its authenticated peers)
 // checks that principal's role against the request again.
 import type { NodeStatus } from '../api/types.js';
-import { encodeCommand, type Command, type RequestId } from '../kv/command.js';
+import { encodeCommand, type Command, type KeyCommand, type RequestId } from '../kv/command.js';
 import type { ApplyResult } from '../kv/state-machine.js';
 import { assertNever } from '../raft/assert.js';
 import { findMember, isVoter } from '../raft/membership.js';
@@ -246,7 +246,7 @@ function checkRole(req: NodeRequest, principal: Principal): void {
     throw new NodeError('forbidden', `${principal.name === 'anonymous' ? 'requests without a token' : `token "${principal.name}"`} have the ${principal.role} role; ${req.kind} needs ${need}`);
 }
 
-function withRequestId(cmd: Command, id: RequestIdWire | undefined): Command {
+function withRequestId(cmd: KeyCommand, id: RequestIdWire | undefined): Command {
   if (id === undefined) return cmd;
   const requestId: RequestId = { clientId: id.client, seq: id.seq };
   return { ...cmd, requestId };
@@ -263,6 +263,9 @@ function toResponse(r: { result: ApplyResult; index: number }): NodeResponse {
       return { kind: 'cas', ok: a.ok, revision: a.ok ? a.revision : r.index };
     case 'rejected':
       throw new NodeError('bad-request', a.message);
+    case 'lease-grant':
+    case 'lease-revoke':
+      throw new NodeError('internal', `a key request produced a ${a.kind} result`);
     default:
       return assertNever(a, 'apply result');
   }

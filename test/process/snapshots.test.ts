@@ -46,8 +46,10 @@ describe('snapshots', () => {
     for (const n of cluster.nodes.values()) {
       const s = await n.status();
       // Snapshots come further apart as the state grows: at most 1.5 × the threshold, or 0.75 × the
-      // state's size in log, after the previous one. By WRITES distinct keys that leaves at least half.
-      assert.ok(s.snapshotIndex >= WRITES / 2, `${n.id} snapshot index ${s.snapshotIndex}`);
+      // newest snapshot's size in log, after the previous one. A snapshot holds the state and the change
+      // history, which here holds every write again (one write per key): about twice the state, so by
+      // WRITES distinct keys the last snapshot is at least a third of the way.
+      assert.ok(s.snapshotIndex >= WRITES / 3, `${n.id} snapshot index ${s.snapshotIndex}`);
       assert.ok(s.snapshotSizeBytes > (WRITES / 2) * VALUE_BYTES, `${n.id} snapshot size ${s.snapshotSizeBytes}`);
       assert.ok(snapFiles(n.dataDir).length >= 1);
     }
