@@ -1,5 +1,6 @@
 // The wire types of a node's HTTP API (docs/api.md), shared by the server (src/node/http-api.ts)
-// and its clients (src/cli/http-client.ts, the operator's admin client), so that they cannot drift.
+// and its clients (src/client/, src/cli/http-client.ts, the operator's admin client), so that they
+// cannot drift.
 // This module is plain data: it imports nothing.
 
 /** Names the node that executed a request (a follower forwards to the leader). */
@@ -15,6 +16,8 @@ export const REQUEST_ID_HEADER = 'X-Kuberaft-Request-Id';
 /** What a client may do; each role includes the ones before it (admin ⊇ write ⊇ read). */
 export type ClientRole = 'read' | 'write' | 'admin';
 export const CLIENT_ROLES: readonly ClientRole[] = ['read', 'write', 'admin'];
+/** The lease a key is attached to, on GET /v1/kv/<key> (absent: none). */
+export const LEASE_HEADER = 'X-Kuberaft-Lease';
 
 export type MemberRole = 'voter' | 'learner';
 
@@ -154,4 +157,105 @@ export interface EventsView {
   readonly capacity: number;
   /** The seq of the newest event (0: none yet). Below a reader's `after`, the node restarted: read again from 0. */
   readonly latestSeq: number;
+}
+
+/**
+ * Every error code a node answers with (`ErrorBody.error.code`); src/node/errors.ts checks at compile
+ * time that it answers no other. What each means and what to do: docs/operations.md.
+ */
+export const API_ERROR_CODES = [
+  'not-leader',
+  'transfer-in-progress',
+  'membership-change-pending',
+  'unknown-member',
+  'member-exists',
+  'wrong-role',
+  'learner-not-caught-up',
+  'quorum-would-be-lost',
+  'too-many-uncommitted',
+  'invalid-argument',
+  'bad-request',
+  'too-large',
+  'not-found',
+  'unauthorized',
+  'forbidden',
+  'unsupported-media-type',
+  'value-not-utf8',
+  'request-timeout',
+  'headers-too-large',
+  'already-initialized',
+  'not-initialized',
+  'maybe-committed',
+  'proposal-dropped',
+  'read-dropped',
+  'leader-unreachable',
+  'member-unreachable',
+  'shutting-down',
+  'timeout',
+  'internal',
+  'lease-not-found',
+  'too-many-leases',
+  'compacted',
+  'too-many-watchers',
+] as const;
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
+// ---- leases
+
+/** POST /v1/leases `{ttlMs}` and POST /v1/leases/<id>/keepalive. */
+export interface LeaseGrant {
+  readonly id: number;
+  readonly ttlMs: number;
+}
+
+/** GET /v1/leases/<id>: `remainingMs` is the leader's time left before it expires the lease. */
+export interface LeaseStatus {
+  readonly id: number;
+  readonly ttlMs: number;
+  readonly remainingMs: number;
+  readonly keys: number;
+}
+
+/** DELETE /v1/leases/<id>. `revision`: the index at which its keys were deleted (when revoked). */
+export interface LeaseRevokeResult {
+  readonly revoked: boolean;
+  readonly keysDeleted: number;
+  readonly revision: number;
+}
+
+// ---- watch: GET /v1/watch?prefix=<p>[&fromRevision=<r>][&encoding=base64], one JSON message per line
+
+export type WatchEventWire =
+  /**
+   * `value`: UTF-8 text, or base64 with `encoding=base64` (and, in UTF-8 mode, for a value that is not UTF-8,
+   * which then carries `encoding: 'base64'`). `lease`: the key's lease, if any.
+   */
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly encoding?: 'base64'; readonly lease?: number }
+  | { readonly type: 'delete'; readonly key: string };
+
+export type WatchMessage =
+  /** The first line: the stream starts at `fromRevision` (chosen by the node when none was asked). */
+  | { readonly type: 'created'; readonly fromRevision: number; readonly node: string }
+  /** Every matching change of one revision, in order; a revision is never split across messages. */
+  | { readonly type: 'events'; readonly revision: number; readonly events: readonly WatchEventWire[] }
+  /** Every matching change up to and including `revision` has been sent; also a keep-alive. */
+  | { readonly type: 'progress'; readonly revision: number }
+  /**
+   * The last line when the node ends the stream: resume with `fromRevision=<resumeRevision>`
+   * (on this or another node) to miss nothing and see nothing twice.
+   */
+  | { readonly type: 'closed'; readonly code: WatchCloseCode; readonly message: string; readonly resumeRevision: number };
+
+export type WatchCloseCode =
+  /** The watcher fell too far behind the changes (it reads too slowly). */
+  | 'slow-watcher'
+  /** The node has known no leader for a while (partitioned?): another node may be current. */
+  | 'no-leader'
+  | 'shutting-down'
+  /** The history no longer holds `resumeRevision`: list the keys again. */
+  | 'compacted';
+
+/** The `error` of a 410 `compacted` answer carries the oldest revision a watch may start from. */
+export interface CompactedErrorBody {
+  readonly error: { readonly code: 'compacted'; readonly message: string; readonly oldestRevision: number };
 }

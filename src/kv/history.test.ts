@@ -75,3 +75,18 @@ test('many appends keep positions, byte counts and bounds right across the inter
   assert.equal(h.revisionCount, 100);
   assert.equal(h.oldestRevision, 9901);
 });
+
+test('cursors measure how far a reader is behind, across trimming, and tell when it was trimmed past', () => {
+  const size = HISTORY_EVENT_OVERHEAD_BYTES + 1;
+  const h = new ChangeHistory(index(0), 5, 1 << 20);
+  for (let r = 1; r <= 3; r++) h.append(put(r, 'k'));
+  const c = h.cursor(2);
+  assert.deepEqual(c, { records: 1, bytes: size });
+  assert.deepEqual(h.totals(), { records: 3, bytes: 3 * size });
+  for (let r = 4; r <= 6; r++) h.append(put(r, 'k'));
+  assert.equal(h.totals().records - c.records, 5);
+  assert.equal(h.trimmedPast(c), false);
+  h.append(put(7, 'k'));
+  assert.equal(h.trimmedPast(c), true);
+  assert.deepEqual(h.cursor(8), h.totals());
+});

@@ -45,6 +45,12 @@ export class CompactedError extends Error {
   }
 }
 
+/** A position in the stream of every record a history was given (see ChangeHistory.cursor). */
+export interface HistoryCursor {
+  readonly records: number;
+  readonly bytes: number;
+}
+
 /** Records below this many dead slots at the front are not worth moving. */
 const COMPACT_SLOTS_MIN = 1024;
 
@@ -58,6 +64,9 @@ export class ChangeHistory {
   private head = 0;
   private bytes = 0;
   private appendedBytes = 0;
+  /** Records appended to / trimmed from this history since it was created (stream coordinates). */
+  private appendedRecords = 0;
+  private trimmedRecords = 0;
   private compacted: LogIndex;
 
   /** Limits are parameters only so that tests can make trimming frequent. */
@@ -105,6 +114,7 @@ export class ChangeHistory {
   append(record: ChangeRecord): void {
     assert(record.revision > this.lastRevision, () => `history revisions ascend: ${record.revision} after ${this.lastRevision}`);
     this.records.push(record);
+    this.appendedRecords++;
     this.appendedBytes += record.sizeBytes;
     this.ends.push(this.appendedBytes);
     this.bytes += record.sizeBytes;
@@ -113,6 +123,7 @@ export class ChangeHistory {
       this.bytes -= oldest.sizeBytes;
       this.compacted = oldest.revision;
       this.head++;
+      this.trimmedRecords++;
     }
     if (this.head >= COMPACT_SLOTS_MIN && this.head * 2 >= this.records.length) {
       this.records = this.records.slice(this.head);
@@ -152,6 +163,26 @@ export class ChangeHistory {
     const p = this.seek(revision);
     if (p >= this.records.length) return 0;
     return this.appendedBytes - (p === 0 ? this.endsBase : (this.ends[p - 1] as number));
+  }
+
+  /**
+   * Where the first record at or after `revision` sits in the stream of every record this history was
+   * ever given: how many records and bytes were appended before it. A reader's lag is totals() minus
+   * its cursor; it stays valid as records are appended and trimmed. Throws CompactedError like seek().
+   */
+  cursor(revision: number): HistoryCursor {
+    const p = this.seek(revision);
+    return { records: this.trimmedRecords + (p - this.head), bytes: p === 0 ? this.endsBase : (this.ends[p - 1] as number) };
+  }
+
+  /** The cursor past the newest record. */
+  totals(): HistoryCursor {
+    return { records: this.appendedRecords, bytes: this.appendedBytes };
+  }
+
+  /** Whether a cursor's record was trimmed. */
+  trimmedPast(cursor: HistoryCursor): boolean {
+    return cursor.records < this.trimmedRecords;
   }
 
   /** The live records, oldest first (references: records are never mutated). */

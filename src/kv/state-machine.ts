@@ -21,7 +21,7 @@ import { SortedKeys } from './sorted-keys.js';
 export type { KvValue } from './session.js';
 export type { ApplyResult, LeaseApplyResult } from './results.js';
 export type { LeaseInfo } from './lease-table.js';
-export type { ChangeEvent, ChangeRecord } from './history.js';
+export type { ChangeEvent, ChangeRecord, HistoryCursor } from './history.js';
 
 
 export interface KvEntry extends KvValue {
@@ -45,7 +45,10 @@ export interface KvObserver {
 }
 
 /** What readers of the change history (watches) may do with it. */
-export type HistoryReader = Pick<ChangeHistory, 'compactedThrough' | 'oldestRevision' | 'lastRevision' | 'seek' | 'at' | 'bytesFrom' | 'revisionCount' | 'sizeBytes'>;
+export type HistoryReader = Pick<
+  ChangeHistory,
+  'compactedThrough' | 'oldestRevision' | 'lastRevision' | 'seek' | 'at' | 'bytesFrom' | 'revisionCount' | 'sizeBytes' | 'cursor' | 'totals' | 'trimmedPast'
+>;
 
 /**
  * The KV finite state machine, in the manner of hashicorp/raft's FSM.

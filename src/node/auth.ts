@@ -2,8 +2,9 @@
 // authorize through this one module, before they read a request's body; a follower forwards the
 // authorized principal with the request, and the leader checks it again.
 //
-// Route → role: reads (GET /v1/kv…, /v1/status, /v1/digest, /v1/members) need read; key writes
-// (PUT, DELETE, POST …/cas) need write; membership, bootstrap, leader transfer and the original
+// Route → role: reads (GET /v1/kv…, /v1/watch, /v1/leases/<id>, /v1/status, /v1/digest, /v1/members)
+// need read; key and lease writes (PUT, DELETE, POST …/cas, POST /v1/leases…, DELETE /v1/leases/<id>)
+// need write; membership, bootstrap, leader transfer and the original
 // system's /internal/join and /internal/leave need admin. /livez and /readyz are open (probes carry
 // no token); /metrics is open unless metricsRequireToken asks for the read role.
 import type { ClientRole } from '../auth/roles.js';
@@ -80,10 +81,15 @@ export function requiredRole(req: NodeRequest): ClientRole {
     case 'get':
     case 'list':
     case 'status':
+    case 'lease-get':
+    case 'read-index':
       return 'read';
     case 'put':
     case 'delete':
     case 'cas':
+    case 'lease-grant':
+    case 'lease-keepalive':
+    case 'lease-revoke':
       return 'write';
     case 'add-learner':
     case 'promote':

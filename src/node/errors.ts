@@ -1,5 +1,6 @@
 // Errors a node reports to clients. Each has a stable code and an HTTP status; they cross the
 // forwarding hop unchanged, so a client sees the leader's error as if it had asked the leader.
+import type { ApiErrorCode } from '../api/types.js';
 import { RaftError, type RaftErrorCode } from '../raft/errors.js';
 import { assertNever } from '../raft/assert.js';
 
@@ -34,7 +35,25 @@ export type NodeErrorCode =
   | 'member-unreachable'
   | 'shutting-down'
   | 'timeout'
+  /** A put, cas or keepalive names a lease that does not exist (expired or revoked). */
+  | 'lease-not-found'
+  /** LEASES_MAX leases exist. */
+  | 'too-many-leases'
+  /** A watch starts before the oldest revision the change history holds. */
+  | 'compacted'
+  /** The node serves WATCHERS_MAX watchers. */
+  | 'too-many-watchers'
   | 'internal';
+
+// Clients decode these codes (src/api/types.ts lists them): a code they do not know is a compile error.
+type Covered<T extends ApiErrorCode> = T;
+export type NodeErrorCodesAreApiCodes = Covered<NodeErrorCode>;
+
+/** Fields some errors carry besides code and message, copied into the JSON error body. */
+export interface NodeErrorDetail {
+  /** compacted: the oldest revision a watch may start from. */
+  readonly oldestRevision?: number;
+}
 
 export class NodeError extends Error {
   override readonly name = 'NodeError';
@@ -42,6 +61,7 @@ export class NodeError extends Error {
     readonly code: NodeErrorCode,
     message: string,
     readonly leader?: string,
+    readonly detail?: NodeErrorDetail,
   ) {
     super(message);
   }
@@ -68,15 +88,20 @@ export function httpStatus(code: NodeErrorCode): number {
       return 431;
     case 'not-found':
     case 'unknown-member':
+    case 'lease-not-found':
       return 404;
     case 'membership-change-pending':
     case 'member-exists':
     case 'already-initialized':
     case 'quorum-would-be-lost':
+    case 'too-many-leases':
       return 409;
+    case 'compacted':
+      return 410;
     case 'too-large':
       return 413;
     case 'too-many-uncommitted':
+    case 'too-many-watchers':
       return 429;
     case 'not-leader':
     case 'transfer-in-progress':
@@ -101,7 +126,8 @@ const NODE_ERROR_CODES: ReadonlySet<string> = new Set<NodeErrorCode>([
   'not-leader', 'transfer-in-progress', 'membership-change-pending', 'unknown-member', 'member-exists', 'wrong-role',
   'learner-not-caught-up', 'quorum-would-be-lost', 'too-many-uncommitted', 'invalid-argument', 'bad-request', 'too-large',
   'not-found', 'unauthorized', 'forbidden', 'unsupported-media-type', 'value-not-utf8', 'request-timeout', 'headers-too-large', 'already-initialized', 'not-initialized', 'maybe-committed', 'proposal-dropped', 'read-dropped',
-  'leader-unreachable', 'member-unreachable', 'shutting-down', 'timeout', 'internal',
+  'leader-unreachable', 'member-unreachable', 'shutting-down', 'timeout', 'lease-not-found', 'too-many-leases', 'compacted',
+  'too-many-watchers', 'internal',
 ]);
 
 export function isNodeErrorCode(s: string): s is NodeErrorCode {
@@ -114,6 +140,9 @@ export function toNodeError(e: unknown): NodeError {
   if (e instanceof RaftError) return new NodeError(e.code, e.message, e.leader);
   if (e instanceof Error && 'code' in e && typeof e.code === 'string') {
     const code = e.code;
+    if (code === 'compacted' && 'oldestRevision' in e && typeof e.oldestRevision === 'number') {
+      return new NodeError('compacted', e.message, undefined, { oldestRevision: e.oldestRevision });
+    }
     if (code === 'key-too-large' || code === 'value-too-large') return new NodeError('too-large', e.message);
     if (isNodeErrorCode(code)) return new NodeError(code, e.message);
     if (code.startsWith('invalid') || code.startsWith('malformed') || code.endsWith('-invalid')) return new NodeError('bad-request', e.message);

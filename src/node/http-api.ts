@@ -9,9 +9,11 @@ import { LIST_LIMIT_MAX, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError } from './errors.js';
 import { mountClusterPage, type ClusterPageApi } from './http-cluster.js';
 import type { ClientAuth, Principal } from './auth.js';
-import { checkJsonContentType, checkKey, errorReply, expectKind, listItemsJson, parseConsistency, parseListEncoding, parseRequestId } from './http-params.js';
-import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
+import { checkJsonContentType, checkKey, errorReply, expectKind, listItemsJson, parseConsistency, parseLeaseId, parseListEncoding, parseRequestId } from './http-params.js';
+import { LEASE_HEADER, REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER, type DigestResult, type NodeStatus } from '../api/types.js';
 import type { Consistency, NodeRequest, NodeResponse, RequestIdWire, Served } from './requests.js';
+import type { WatchConnection, WatchHandle, WatchRequest } from './watch.js';
+import { parseWatchQuery, streamWatch } from './watch-http.js';
 
 export type StatusBody = NodeStatus;
 
@@ -36,6 +38,10 @@ export interface NodeApi {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** The cluster page and the JSON it reads (http-cluster.ts); absent in tests that do not need it. */
   readonly clusterPage?: ClusterPageApi;
+  /** The revision a watch starts from: `fromRevision`, or after a linearizable read point (asked as `principal`) when undefined. */
+  watchStart(fromRevision: number | undefined, principal: Principal): Promise<number>;
+  /** Starts a watcher writing to `conn`; throws NodeError before writing anything if it cannot. */
+  openWatch(request: WatchRequest, conn: WatchConnection): WatchHandle;
 }
 
 function sendError(res: Response, servedBy: string, e: unknown): void {
@@ -68,6 +74,13 @@ function bodyBytes(req: Request): Uint8Array {
   if (b instanceof Buffer) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   // express.raw leaves the body undefined when there is none: an empty value.
   return new Uint8Array(0);
+}
+
+function leaseQuery(req: Request): { lease?: number } {
+  const raw = req.query.lease;
+  if (raw === undefined) return {};
+  if (typeof raw !== 'string') throw new NodeError('bad-request', 'lease must appear at most once');
+  return { lease: parseLeaseId(raw) };
 }
 
 function jsonBody(req: Request): Record<string, unknown> {
@@ -151,7 +164,7 @@ export function createHttpApp(node: NodeApi): express.Express {
     handle(async (req, res) => {
       const key = keyOf(req);
       const requestId = requestIdOf(req);
-      const r = expectKind(await run({ kind: 'put', key, value: bodyBytes(req), ...(requestId ? { requestId } : {}) }, res), 'put');
+      const r = expectKind(await run({ kind: 'put', key, value: bodyBytes(req), ...leaseQuery(req), ...(requestId ? { requestId } : {}) }, res), 'put');
       res.json({ revision: r.revision });
     }),
   );
@@ -161,6 +174,7 @@ export function createHttpApp(node: NodeApi): express.Express {
     handle(async (req, res) => {
       const r = expectKind(await run({ kind: 'get', key: keyOf(req), consistency: consistencyOf(req) }, res), 'get');
       if (r.value === null) throw new NodeError('not-found', 'no such key');
+      if (r.lease !== undefined) res.set(LEASE_HEADER, String(r.lease));
       res.set(REVISION_HEADER, String(r.revision)).type('application/octet-stream').send(Buffer.from(r.value));
     }),
   );
@@ -199,6 +213,9 @@ export function createHttpApp(node: NodeApi): express.Express {
       const expected = body.expected;
       if (expected !== null && typeof expected !== 'string') throw new NodeError('bad-request', 'field "expected" must be a string or null');
       if (typeof body.value !== 'string') throw new NodeError('bad-request', 'field "value" must be a string');
+      const lease = body.lease;
+      if (lease !== undefined && lease !== null && (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease < 1))
+        throw new NodeError('bad-request', 'field "lease" must be a lease id (a positive integer) or absent');
       const requestId = requestIdOf(req);
       const r = expectKind(
         await run(
@@ -207,6 +224,7 @@ export function createHttpApp(node: NodeApi): express.Express {
             key,
             expected: expected === null ? null : encoder.encode(expected),
             value: encoder.encode(body.value),
+            ...(typeof lease === 'number' ? { lease } : {}),
             ...(requestId ? { requestId } : {}),
           },
           res,
@@ -228,6 +246,55 @@ export function createHttpApp(node: NodeApi): express.Express {
       const encoding = parseListEncoding(req.query.encoding);
       const r = expectKind(await run({ kind: 'list', prefix, limit, consistency: consistencyOf(req) }, res), 'list');
       res.json({ items: listItemsJson(r.items, encoding), more: r.more });
+    }),
+  );
+
+  // ---- watch (docs/api.md): NDJSON until the client or the node ends it
+  app.get(
+    '/v1/watch',
+    need('read'),
+    handle(async (req, res) => {
+      const params = parseWatchQuery(req.query as Record<string, unknown>);
+      const fromRevision = await node.watchStart(params.fromRevision, principalOf(res));
+      streamWatch(node.id, req, res, (conn) => node.openWatch({ prefix: params.prefix, fromRevision, encoding: params.encoding }, conn));
+    }),
+  );
+
+  // ---- leases
+  const leaseIdOf = (req: Request): number => parseLeaseId(String(req.params.id));
+  app.post(
+    '/v1/leases',
+    need('write'),
+    json,
+    handle(async (req, res) => {
+      const ttlMs = jsonBody(req).ttlMs;
+      if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs)) throw new NodeError('bad-request', 'field "ttlMs" must be an integer number of milliseconds');
+      const r = expectKind(await run({ kind: 'lease-grant', ttlMs }, res), 'lease');
+      res.json({ id: r.id, ttlMs: r.ttlMs });
+    }),
+  );
+  app.post(
+    '/v1/leases/:id/keepalive',
+    need('write'),
+    handle(async (req, res) => {
+      const r = expectKind(await run({ kind: 'lease-keepalive', id: leaseIdOf(req) }, res), 'lease');
+      res.json({ id: r.id, ttlMs: r.ttlMs });
+    }),
+  );
+  app.get(
+    '/v1/leases/:id',
+    need('read'),
+    handle(async (req, res) => {
+      const r = expectKind(await run({ kind: 'lease-get', id: leaseIdOf(req) }, res), 'lease-status');
+      res.json({ id: r.id, ttlMs: r.ttlMs, remainingMs: r.remainingMs, keys: r.keys });
+    }),
+  );
+  app.delete(
+    '/v1/leases/:id',
+    need('write'),
+    handle(async (req, res) => {
+      const r = expectKind(await run({ kind: 'lease-revoke', id: leaseIdOf(req) }, res), 'lease-revoke');
+      res.json({ revoked: r.revoked, keysDeleted: r.keysDeleted, revision: r.revision });
     }),
   );
 

@@ -27,6 +27,8 @@ function nodeWith(clusterPage: ClusterPageApi | undefined): NodeApi {
     isLive: () => true,
     readiness: () => ({ ready: true, reason: 'test' }),
     metrics: () => Promise.resolve({ contentType: 'text/plain', body: '' }),
+    watchStart: () => Promise.reject(new Error('not used')),
+    openWatch: unused,
     ...(clusterPage === undefined ? {} : { clusterPage }),
   };
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { REVISION_HEADER, SERVED_BY_HEADER } from '../api/types.js';
+import { LEASE_HEADER, REVISION_HEADER, SERVED_BY_HEADER } from '../api/types.js';
 import { KEY_SIZE_MAX_BYTES, VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { createHttpApp } from './http-api.js';
 import { kvFastPath } from './http-fast.js';
@@ -18,7 +18,7 @@ interface Answer {
   readonly headers: Record<string, string | null>;
 }
 
-const COMPARED_HEADERS = ['content-type', 'content-length', SERVED_BY_HEADER.toLowerCase(), REVISION_HEADER.toLowerCase()];
+const COMPARED_HEADERS = ['content-type', 'content-length', SERVED_BY_HEADER.toLowerCase(), REVISION_HEADER.toLowerCase(), LEASE_HEADER.toLowerCase()];
 
 const COMPARED_HEADERS_WITH_AUTH = [...COMPARED_HEADERS, 'www-authenticate'];
 
@@ -79,7 +79,9 @@ describe('the KV fast path', () => {
     await same('GET', '/v1/kv/empty?consistency=serializable');
     assert.equal((await same('GET', '/v1/kv/absent')).status, 404);
     await same('PUT', '/v1/kv/with-id', 'v', { 'X-Kuberaft-Request-Id': 'client-7:42' });
-    assert.equal(taken - before, 8);
+    await same('PUT', '/v1/kv/leased-k', 'v');
+    assert.equal((await same('GET', '/v1/kv/leased-k')).headers[LEASE_HEADER.toLowerCase()], '7');
+    assert.equal(taken - before, 10);
     const put = fastNode.seen.find((r) => r.req.kind === 'put' && r.req.key === 'with-id')?.req;
     assert.deepEqual(put?.kind === 'put' ? put.requestId : undefined, { client: 'client-7', seq: 42 });
   });
@@ -131,6 +133,7 @@ describe('the KV fast path', () => {
     await same('GET', '/v1/kv/alpha?consistency=bogus');
     await same('GET', '/v1/kv/alpha?consistency=serializable&x=1');
     await same('PUT', '/v1/kv/alpha?x=1', 'v');
+    await same('PUT', '/v1/kv/alpha?lease=12', 'v');
     await same('PUT', '/v1/kv/trailing/', 'v');
     await same('GET', '/v1/kv/');
     await same('DELETE', '/v1/kv/alpha');

@@ -4,7 +4,7 @@
 // ordinary (an escaped or odd key, another query, a compressed or unsized body, other methods)
 // goes to the express app, so this path only ever answers what the app would answer the same way.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER } from '../api/types.js';
+import { LEASE_HEADER, REQUEST_ID_HEADER, REVISION_HEADER, SERVED_BY_HEADER } from '../api/types.js';
 import { VALUE_SIZE_MAX_BYTES } from '../kv/limits.js';
 import { NodeError } from './errors.js';
 import type { NodeApi } from './http-api.js';
@@ -88,7 +88,9 @@ async function serve(node: NodeApi, r: Route, req: IncomingMessage, res: ServerR
   const got = expectKind(served.result, 'get');
   if (got.value === null) throw new NodeError('not-found', 'no such key');
   const value = Buffer.from(got.value.buffer, got.value.byteOffset, got.value.byteLength);
-  send(res, 200, { [SERVED_BY_HEADER]: served.servedBy, [REVISION_HEADER]: String(got.revision), 'Content-Type': 'application/octet-stream' }, value);
+  const headers: Record<string, string> = { [SERVED_BY_HEADER]: served.servedBy, [REVISION_HEADER]: String(got.revision), 'Content-Type': 'application/octet-stream' };
+  if (got.lease !== undefined) headers[LEASE_HEADER] = String(got.lease);
+  send(res, 200, headers, value);
 }
 
 /**

@@ -10,13 +10,14 @@ export interface ErrorReply {
   readonly status: number;
   /** Headers the error needs besides Content-Type (the Bearer challenge of a 401). */
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: { error: { code: string; message: string; leader?: string } };
+  readonly body: { error: { code: string; message: string; leader?: string; oldestRevision?: number } };
 }
 
 export function errorReply(e: unknown): ErrorReply {
   const err = toNodeError(e);
-  const error: { code: string; message: string; leader?: string } = { code: err.code, message: err.message };
+  const error: ErrorReply['body']['error'] = { code: err.code, message: err.message };
   if (err.leader !== undefined) error.leader = err.leader;
+  if (err.detail?.oldestRevision !== undefined) error.oldestRevision = err.detail.oldestRevision;
   const status = httpStatus(err.code);
   return { status, headers: status === 401 ? { 'WWW-Authenticate': WWW_AUTHENTICATE } : {}, body: { error } };
 }
@@ -39,7 +40,7 @@ export function parseListEncoding(e: unknown): ListEncoding {
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Listed values as JSON strings: UTF-8 text, or base64. Text that is not UTF-8 fails the listing rather than arrive mangled. */
-export function listItemsJson(items: readonly ListItem[], encoding: ListEncoding): { key: string; value: string; revision: number }[] {
+export function listItemsJson(items: readonly ListItem[], encoding: ListEncoding): { key: string; value: string; revision: number; lease?: number }[] {
   return items.map((i) => {
     let value: string;
     if (encoding === 'base64') value = Buffer.from(i.value.buffer, i.value.byteOffset, i.value.byteLength).toString('base64');
@@ -50,7 +51,7 @@ export function listItemsJson(items: readonly ListItem[], encoding: ListEncoding
         throw new NodeError('value-not-utf8', `the value of ${JSON.stringify(i.key)} is not UTF-8 text; list with ?encoding=base64`);
       }
     }
-    return { key: i.key, value, revision: i.revision };
+    return i.lease === undefined ? { key: i.key, value, revision: i.revision } : { key: i.key, value, revision: i.revision, lease: i.lease };
   });
 }
 
@@ -80,4 +81,11 @@ export function parseRequestId(h: string | undefined): RequestIdWire | undefined
   const seq = Number(m[2]);
   if (!Number.isSafeInteger(seq)) throw new NodeError('bad-request', `${REQUEST_ID_HEADER}: sequence number too large`);
   return { client: m[1], seq };
+}
+
+/** A lease id in a path or query: a positive decimal integer. */
+export function parseLeaseId(text: string): number {
+  const n = /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw new NodeError('bad-request', `a lease id is a positive integer, got ${JSON.stringify(text.slice(0, 40))}`);
+  return n;
 }

@@ -47,7 +47,9 @@ export function memoryNode(options: MemoryNodeOptions = {}): NodeApi & { readonl
           return served({ kind: 'put', revision });
         case 'get': {
           const e = values.get(req.key);
-          return served({ kind: 'get', value: e?.value ?? null, revision: e?.revision ?? 0 }, req.consistency === 'serializable' ? 'node-3' : 'node-1');
+          // Keys starting with "leased-" are attached to lease 7.
+          const lease = e !== undefined && req.key.startsWith('leased-') ? { lease: 7 } : {};
+          return served({ kind: 'get', value: e?.value ?? null, revision: e?.revision ?? 0, ...lease }, req.consistency === 'serializable' ? 'node-3' : 'node-1');
         }
         case 'delete':
           return served({ kind: 'delete', deleted: values.delete(req.key), revision: ++revision });
@@ -66,7 +68,12 @@ export function memoryNode(options: MemoryNodeOptions = {}): NodeApi & { readonl
         case 'transfer':
           return served({ kind: 'transfer', leader: req.to });
         case 'status':
-          return Promise.reject(new NodeError('internal', 'status is not asked of the memory node'));
+        case 'lease-grant':
+        case 'lease-keepalive':
+        case 'lease-revoke':
+        case 'lease-get':
+        case 'read-index':
+          return Promise.reject(new NodeError('internal', `${req.kind} is not asked of the memory node`));
       }
     },
     status: () => ({
@@ -93,5 +100,9 @@ export function memoryNode(options: MemoryNodeOptions = {}): NodeApi & { readonl
     isLive: () => true,
     readiness: () => ({ ready: true, reason: 'test' }),
     metrics: () => Promise.resolve({ contentType: 'text/plain', body: 'up 1\n' }),
+    watchStart: () => Promise.reject(new NodeError('internal', 'watches are not served by the memory node')),
+    openWatch: () => {
+      throw new NodeError('internal', 'watches are not served by the memory node');
+    },
   };
 }

@@ -13,9 +13,22 @@ export interface RequestIdWire {
 }
 
 export type NodeRequest =
-  | { readonly kind: 'put'; readonly key: string; readonly value: Uint8Array; readonly requestId?: RequestIdWire }
+  | { readonly kind: 'put'; readonly key: string; readonly value: Uint8Array; readonly lease?: number; readonly requestId?: RequestIdWire }
   | { readonly kind: 'delete'; readonly key: string; readonly requestId?: RequestIdWire }
-  | { readonly kind: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array; readonly requestId?: RequestIdWire }
+  | {
+      readonly kind: 'cas';
+      readonly key: string;
+      readonly expected: Uint8Array | null;
+      readonly value: Uint8Array;
+      readonly lease?: number;
+      readonly requestId?: RequestIdWire;
+    }
+  | { readonly kind: 'lease-grant'; readonly ttlMs: number }
+  | { readonly kind: 'lease-keepalive'; readonly id: number }
+  | { readonly kind: 'lease-revoke'; readonly id: number }
+  | { readonly kind: 'lease-get'; readonly id: number }
+  /** A linearizable read point: the leader's applied index once its leadership is confirmed (a follower's watch barrier). */
+  | { readonly kind: 'read-index' }
   | { readonly kind: 'get'; readonly key: string; readonly consistency: Consistency }
   | { readonly kind: 'list'; readonly prefix: string; readonly limit: number; readonly consistency: Consistency }
   | { readonly kind: 'add-learner'; readonly id: string; readonly address: string }
@@ -34,6 +47,7 @@ export interface ListItem {
   readonly key: string;
   readonly value: Uint8Array;
   readonly revision: number;
+  readonly lease?: number;
 }
 
 export type { MemberInfo as MemberView } from '../api/types.js';
@@ -43,11 +57,15 @@ export type NodeResponse =
   | { readonly kind: 'put'; readonly revision: number }
   | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number }
   | { readonly kind: 'cas'; readonly ok: boolean; readonly revision: number }
-  | { readonly kind: 'get'; readonly value: Uint8Array | null; readonly revision: number }
+  | { readonly kind: 'get'; readonly value: Uint8Array | null; readonly revision: number; readonly lease?: number }
   | { readonly kind: 'list'; readonly items: readonly ListItem[]; readonly more: boolean }
   | { readonly kind: 'membership'; readonly index: number; readonly members: readonly MemberView[] }
   | { readonly kind: 'transfer'; readonly leader: string }
-  | { readonly kind: 'status'; readonly status: NodeStatus };
+  | { readonly kind: 'status'; readonly status: NodeStatus }
+  | { readonly kind: 'lease'; readonly id: number; readonly ttlMs: number }
+  | { readonly kind: 'lease-revoke'; readonly revoked: boolean; readonly keysDeleted: number; readonly revision: number }
+  | { readonly kind: 'lease-status'; readonly id: number; readonly ttlMs: number; readonly remainingMs: number; readonly keys: number }
+  | { readonly kind: 'read-index'; readonly index: number };
 
 /** A response together with the node that executed it. */
 export interface Served<T> {
@@ -145,7 +163,10 @@ export function decodeWire(data: Uint8Array): unknown {
   }
 }
 
-const KINDS: ReadonlySet<string> = new Set<NodeRequestKind>(['put', 'delete', 'cas', 'get', 'list', 'add-learner', 'promote', 'remove', 'transfer', 'join', 'leave', 'status']);
+const KINDS: ReadonlySet<string> = new Set<NodeRequestKind>([
+  'put', 'delete', 'cas', 'get', 'list', 'add-learner', 'promote', 'remove', 'transfer', 'join', 'leave', 'status',
+  'lease-grant', 'lease-keepalive', 'lease-revoke', 'lease-get', 'read-index',
+]);
 
 function str(o: Record<string, unknown>, k: string): string {
   const v = o[k];
@@ -166,6 +187,16 @@ function requestId(o: Record<string, unknown>): RequestIdWire | undefined {
   const r = v as Record<string, unknown>;
   if (typeof r.client !== 'string' || typeof r.seq !== 'number') throw new ForwardDecodeError('requestId must be {client, seq}');
   return { client: r.client, seq: r.seq };
+}
+
+function int(o: Record<string, unknown>, k: string): number {
+  const v = o[k];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ForwardDecodeError(`field ${k} must be an integer`);
+  return v;
+}
+
+function optionalLease(o: Record<string, unknown>): { lease?: number } {
+  return o.lease === undefined || o.lease === null ? {} : { lease: int(o, 'lease') };
 }
 
 function consistency(o: Record<string, unknown>): Consistency {
@@ -195,7 +226,8 @@ export function validateRequest(v: unknown): NodeRequest {
   switch (k) {
     case 'put': {
       const id = requestId(o);
-      return id ? { kind: k, key: str(o, 'key'), value: bytes(o, 'value'), requestId: id } : { kind: k, key: str(o, 'key'), value: bytes(o, 'value') };
+      const base = { kind: k, key: str(o, 'key'), value: bytes(o, 'value'), ...optionalLease(o) };
+      return id ? { ...base, requestId: id } : base;
     }
     case 'delete': {
       const id = requestId(o);
@@ -204,9 +236,17 @@ export function validateRequest(v: unknown): NodeRequest {
     case 'cas': {
       const expected = o.expected === null || o.expected === undefined ? null : bytes(o, 'expected');
       const id = requestId(o);
-      const base = { kind: k, key: str(o, 'key'), expected, value: bytes(o, 'value') };
+      const base = { kind: k, key: str(o, 'key'), expected, value: bytes(o, 'value'), ...optionalLease(o) };
       return id ? { ...base, requestId: id } : base;
     }
+    case 'lease-grant':
+      return { kind: k, ttlMs: int(o, 'ttlMs') };
+    case 'lease-keepalive':
+    case 'lease-revoke':
+    case 'lease-get':
+      return { kind: k, id: int(o, 'id') };
+    case 'read-index':
+      return { kind: k };
     case 'get':
       return { kind: k, key: str(o, 'key'), consistency: consistency(o) };
     case 'list': {

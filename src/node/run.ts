@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { formatHostPort } from '../config/host-port.js';
 import type { NodeConfig } from '../config/node-config.js';
+import { encodeCommand } from '../kv/command.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { ReloadingTokens } from '../auth/reload.js';
 import type { Logger } from '../log/logger.js';
@@ -23,11 +24,13 @@ import { ClientAuth } from './auth.js';
 import { createHttpApp, type NodeApi, type StatusBody } from './http-api.js';
 import { kvFastPath } from './http-fast.js';
 import { hardenHttpServer, httpServerOptions } from './http-server.js';
+import { LeaseKeeper, systemLeaseClock } from './leases.js';
 import { NodeMetrics } from './metrics.js';
 import { loadPageAssets } from './page-assets.js';
 import { PeerContact } from './peer-contact.js';
 import type { DriverNetwork, DriverStorage, SnapshotWriter } from './ports.js';
 import { NodeService, membersOf } from './service.js';
+import { WatchHub } from './watch.js';
 
 /** Used when no cluster secret is configured: peers are then effectively unauthenticated (logged loudly). */
 const INSECURE_DEFAULT_SECRET = 'kuberaft-insecure-default-cluster-secret';
@@ -201,11 +204,38 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
     });
     d.onChange(events.follow(() => d.status()));
     d.onChange(() => contact.leading(d.status().role === 'leader'));
+    // The leader's lease timers (leases.ts). A deposed leader may acknowledge keepalives until its
+    // randomized election timeout (up to twice the configured one) tells it: a new leader adds that much.
+    const leaseKeeper = new LeaseKeeper({
+      clock: systemLeaseClock,
+      leases: () => sm.leaseList(),
+      ttlOf: (lease) => sm.lease(lease)?.ttlMs,
+      proposeExpire: async (lease) => {
+        const { result } = await d.propose(encodeCommand({ kind: 'lease-expire', lease }));
+        if (result?.kind !== 'lease-revoke') throw new NodeError('internal', `a lease expiry produced ${JSON.stringify(result)}`);
+      },
+      promotionExtensionMs: 2 * config.electionTimeoutMs,
+      log,
+    });
+    sm.observe(leaseKeeper);
+    d.onChange(() => {
+      const s = d.status();
+      leaseKeeper.leadershipChanged(s.role === 'leader', s.term);
+    });
+    const watchHub = new WatchHub({
+      nodeId: id,
+      history: () => sm.history,
+      appliedIndex: () => sm.appliedIndex,
+      leaderKnown: () => d.status().leader !== undefined,
+      nowMs: () => performance.now(),
+      log,
+    });
+    sm.observe(watchHub);
     d.start();
 
     const timing = { heartbeatIntervalMs: config.heartbeatIntervalMs, electionTimeoutMs: config.electionTimeoutMs };
     const localStatus = (): StatusBody => statusBody(id, d, storage, snapshotSize, timing, contact);
-    const service = new NodeService(id, d, network, log, localStatus);
+    const service = new NodeService(id, d, network, log, localStatus, leaseKeeper);
     const viewSource = { localStatus, memberStatus: (m: NodeId, timeoutMs: number) => service.memberStatus(m, timeoutMs), caughtUpLagEntriesMax: READY_LAG_ENTRIES_MAX };
     const pageAssets = loadPageAssets();
     if (pageAssets === undefined) log.warn('the cluster page is not built: GET / answers 404; run `npm run build`');
@@ -240,6 +270,8 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
         events: (after) => ({ events: events.after(after), capacity: events.capacity, latestSeq: events.latestSeq }),
         assets: pageAssets,
       },
+      watchStart: async (fromRevision, principal) => fromRevision ?? (await service.readPoint(principal)) + 1,
+      openWatch: (request, conn) => watchHub.open(request, conn),
     };
     const app = createHttpApp(api);
     const fast = kvFastPath(api);
@@ -264,6 +296,9 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       stopping ??= (async () => {
         live = false;
         tokens.stop();
+        // Watch streams never end by themselves: end them (with a resume revision) so the server can close.
+        watchHub.stop();
+        leaseKeeper.stop();
         const httpClosed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
         const t = setTimeout(() => server.closeAllConnections(), HTTP_CLOSE_TIMEOUT_MS);

@@ -4,7 +4,7 @@
 // carries the principal the follower authorized; the leader (which trusts its authenticated peers)
 // checks that principal's role against the request again.
 import type { NodeStatus } from '../api/types.js';
-import { encodeCommand, type Command, type KeyCommand, type RequestId } from '../kv/command.js';
+import { encodeCommand, validateLeaseId, type Command, type KeyCommand, type LeaseId, type RequestId } from '../kv/command.js';
 import type { ApplyResult } from '../kv/state-machine.js';
 import { assertNever } from '../raft/assert.js';
 import { findMember, isVoter } from '../raft/membership.js';
@@ -15,6 +15,7 @@ import type { Principal } from './auth.js';
 import { requiredRole } from './auth.js';
 import type { RaftDriver } from './driver.js';
 import { NodeError, isNodeErrorCode, toNodeError } from './errors.js';
+import type { LeaseKeeper } from './leases.js';
 import type { DriverNetwork } from './ports.js';
 import {
   decodeWire,
@@ -40,6 +41,9 @@ export const TRANSFER_WAIT_MS = 10_000;
 /** Polling interval while waiting for a leader, a transfer or a learner to catch up. */
 const POLL_MS = 20;
 
+/** Requests whose failure in transit leaves nothing half-done: they change no replicated state. */
+const NOT_MUTATING: ReadonlySet<NodeRequest['kind']> = new Set(['get', 'list', 'read-index', 'lease-get', 'lease-keepalive']);
+
 export class NodeService {
   constructor(
     readonly id: NodeId,
@@ -48,6 +52,7 @@ export class NodeService {
     private readonly log: Logger,
     /** This node's own GET /v1/status, for peers that ask (kind 'status'). */
     private readonly localStatus: () => NodeStatus,
+    private readonly leases: LeaseKeeper,
   ) {
     network.onRequest((from, payload) => this.serveForwarded(from, payload));
   }
@@ -65,6 +70,35 @@ export class NodeService {
     const r = served.result;
     if (r.kind !== 'status' || !isNodeStatus(r.status)) throw new NodeError('internal', `${id} answered a status request with something else`);
     return r.status;
+  }
+
+  /**
+   * A linearizable read point: an applied index at least the commit index of some moment after this
+   * call, reached by this node's state machine. A follower asks the leader (ReadIndex) and waits until
+   * it has applied that far. Watches that start "now" start after it, so they never begin before a
+   * change the client could already have seen.
+   */
+  async readPoint(principal: Principal): Promise<number> {
+    const served = await this.execute({ kind: 'read-index' }, principal);
+    if (served.result.kind !== 'read-index') throw new NodeError('internal', `expected a read-index response, got ${served.result.kind}`);
+    await this.waitApplied(served.result.index);
+    return this.driver.sm.appliedIndex;
+  }
+
+  private async waitApplied(index: number): Promise<void> {
+    if (this.driver.sm.appliedIndex >= index) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stop();
+        reject(new NodeError('timeout', `this node did not apply index ${index} within ${FORWARD_TIMEOUT_MS} ms (it is behind the leader); retry or ask another node`));
+      }, FORWARD_TIMEOUT_MS);
+      const stop = this.driver.onChange(() => {
+        if (this.driver.sm.appliedIndex < index) return;
+        clearTimeout(timer);
+        stop();
+        resolve();
+      });
+    });
   }
 
   /** Runs a client or admin request, which `principal` was authorized for, here or on the leader. */
@@ -100,7 +134,7 @@ export class NodeService {
     try {
       reply = await this.network.request(leader, encodeWire({ ...req, principal }), FORWARD_TIMEOUT_MS);
     } catch (e) {
-      const mutating = req.kind !== 'get' && req.kind !== 'list';
+      const mutating = !NOT_MUTATING.has(req.kind);
       throw new NodeError(
         mutating ? 'maybe-committed' : 'leader-unreachable',
         `forwarding to the leader ${leader} failed: ${(e as Error).message}${mutating ? '; the request may or may not have been applied' : ''}`,
@@ -142,11 +176,12 @@ export class NodeService {
     switch (req.kind) {
       case 'get': {
         const e = sm.get(req.key);
-        return { kind: 'get', value: e?.value ?? null, revision: e?.revision ?? 0 };
+        if (e === undefined) return { kind: 'get', value: null, revision: 0 };
+        return e.lease === undefined ? { kind: 'get', value: e.value, revision: e.revision } : { kind: 'get', value: e.value, revision: e.revision, lease: e.lease };
       }
       case 'list': {
         const r = sm.list(req.prefix, req.limit);
-        return { kind: 'list', items: r.entries.map((e) => ({ key: e.key, value: e.value, revision: e.revision })), more: r.more };
+        return { kind: 'list', items: r.entries, more: r.more };
       }
       case 'status':
         return { kind: 'status', status: this.localStatus() };
@@ -160,13 +195,34 @@ export class NodeService {
     if (isAdmin(req)) this.log.info('admin request', { request: req, by: principal.name, ...(via === undefined ? {} : { via }) });
     switch (req.kind) {
       case 'put':
-        return toResponse(await this.write(withRequestId({ kind: 'put', key: req.key, value: req.value }, req.requestId)));
+        return toResponse(await this.write(withRequestId({ kind: 'put', key: req.key, value: req.value, ...leaseOf(req.lease) }, req.requestId)));
       case 'delete':
         return toResponse(await this.write(withRequestId({ kind: 'delete', key: req.key }, req.requestId)));
       case 'cas':
         return toResponse(
-          await this.write(withRequestId({ kind: 'cas', key: req.key, expected: req.expected ?? undefined, value: req.value }, req.requestId)),
+          await this.write(withRequestId({ kind: 'cas', key: req.key, expected: req.expected ?? undefined, value: req.value, ...leaseOf(req.lease) }, req.requestId)),
         );
+      case 'lease-grant':
+        return toResponse(await this.write({ kind: 'lease-grant', ttlMs: req.ttlMs }));
+      case 'lease-revoke':
+        return toResponse(await this.write({ kind: 'lease-revoke', lease: validateLeaseId(req.id) }));
+      case 'lease-keepalive': {
+        const id = validateLeaseId(req.id);
+        // Acknowledged only once this node's leadership is confirmed after the request arrived (leases.ts).
+        await this.driver.readBarrier();
+        return { kind: 'lease', id, ttlMs: this.leases.keepAlive(id) };
+      }
+      case 'lease-get': {
+        const id = validateLeaseId(req.id);
+        await this.driver.readBarrier();
+        const remainingMs = this.leases.remainingMs(id);
+        const info = this.driver.sm.lease(id);
+        if (info === undefined) throw new NodeError('lease-not-found', `lease ${id} does not exist (it expired or was revoked)`);
+        return { kind: 'lease-status', id, ttlMs: info.ttlMs, remainingMs, keys: info.keyCount };
+      }
+      case 'read-index':
+        await this.driver.readBarrier();
+        return { kind: 'read-index', index: this.driver.sm.appliedIndex };
       case 'get':
       case 'list':
         await this.driver.readBarrier();
@@ -195,8 +251,16 @@ export class NodeService {
     const { result, index } = await this.driver.propose(data);
     if (result === undefined) throw new NodeError('internal', 'a command entry produced no result');
     if (result.kind === 'rejected') {
-      if (result.code === 'request-superseded') throw new NodeError('bad-request', result.message);
-      throw new NodeError('bad-request', result.message);
+      switch (result.code) {
+        case 'lease-not-found':
+        case 'too-many-leases':
+          throw new NodeError(result.code, result.message);
+        case 'request-superseded':
+        case 'malformed-command':
+          throw new NodeError('bad-request', result.message);
+        default:
+          return assertNever(result, 'refusal');
+      }
     }
     return { result, index };
   }
@@ -246,6 +310,10 @@ function checkRole(req: NodeRequest, principal: Principal): void {
     throw new NodeError('forbidden', `${principal.name === 'anonymous' ? 'requests without a token' : `token "${principal.name}"`} have the ${principal.role} role; ${req.kind} needs ${need}`);
 }
 
+function leaseOf(id: number | undefined): { lease?: LeaseId } {
+  return id === undefined ? {} : { lease: validateLeaseId(id) };
+}
+
 function withRequestId(cmd: KeyCommand, id: RequestIdWire | undefined): Command {
   if (id === undefined) return cmd;
   const requestId: RequestId = { clientId: id.client, seq: id.seq };
@@ -264,8 +332,9 @@ function toResponse(r: { result: ApplyResult; index: number }): NodeResponse {
     case 'rejected':
       throw new NodeError('bad-request', a.message);
     case 'lease-grant':
+      return { kind: 'lease', id: a.id, ttlMs: a.ttlMs };
     case 'lease-revoke':
-      throw new NodeError('internal', `a key request produced a ${a.kind} result`);
+      return { kind: 'lease-revoke', revoked: a.revoked, keysDeleted: a.keysDeleted, revision: a.revision };
     default:
       return assertNever(a, 'apply result');
   }
