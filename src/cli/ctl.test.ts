@@ -36,6 +36,15 @@ describe('parseCtlArgs', () => {
     assert.deepEqual(parse(['status']).command, { kind: 'status' });
     assert.deepEqual(parse(['transfer', 'n2']).command, { kind: 'transfer', to: 'n2' });
     assert.deepEqual(parse(['digest']).command, { kind: 'digest' });
+    assert.deepEqual(parse(['put', 'k', 'v', '--lease', '7']).command, { kind: 'put', key: 'k', value: 'v', lease: 7 });
+    assert.deepEqual(parse(['watch']).command, { kind: 'watch', prefix: '', fromRevision: undefined, limit: undefined });
+    assert.deepEqual(parse(['watch', 'a/', '--from-revision', '9', '--limit', '3']).command, { kind: 'watch', prefix: 'a/', fromRevision: 9, limit: 3 });
+    assert.deepEqual(parse(['lease', 'grant', '5000']).command, { kind: 'lease-grant', ttlMs: 5000 });
+    assert.deepEqual(parse(['lease', 'keepalive', '3']).command, { kind: 'lease-keepalive', id: 3 });
+    assert.deepEqual(parse(['lease', 'show', '3']).command, { kind: 'lease-show', id: 3 });
+    assert.deepEqual(parse(['lease', 'revoke', '3']).command, { kind: 'lease-revoke', id: 3 });
+    assert.deepEqual(parse(['lock', 'locks/a']).command, { kind: 'lock', key: 'locks/a', ttlMs: 10_000 });
+    assert.deepEqual(parse(['lock', 'locks/a', '--ttl-ms', '3000']).command, { kind: 'lock', key: 'locks/a', ttlMs: 3000 });
     assert.deepEqual(parse(['--help']).command, { kind: 'help' });
   });
 
@@ -72,6 +81,10 @@ describe('parseCtlArgs', () => {
     assert.match(usage(['status', '--endpoint', 'localhost:8001']), /--endpoint: must be an http/);
     assert.match(usage(['status', '--timeout-ms', '0']), /--timeout-ms: must be an integer/);
     assert.match(usage(['list', '--limit', 'x']), /--limit: must be an integer/);
+    assert.match(usage(['lease', 'renew', '3']), /unknown lease command "renew"/);
+    assert.match(usage(['lease', 'revoke', 'x']), /lease ID: must be an integer/);
+    assert.match(usage(['get', 'k', '--lease', '3']), /--lease does not apply to "get"/);
+    assert.match(usage(['watch', 'a', 'b']), /usage: kuberaft ctl watch/);
   });
 });
 

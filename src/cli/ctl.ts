@@ -1,12 +1,13 @@
-// `kuberaft ctl`: a small client of one node's HTTP API. Any node can be asked: followers forward
-// writes, linearizable reads and admin calls to the leader.
+// `kuberaft ctl`: the command-line face of the client library (src/client/) against one node. Any node
+// can be asked: followers forward writes, linearizable reads and admin calls to the leader.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { MemberInfo, NodeStatus } from '../api/types.js';
+import { CALL_TIMEOUT_MS_DEFAULT, Client, KuberaftError } from '../client/index.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
-import { ApiError, KuberaftClient, REQUEST_TIMEOUT_MS_DEFAULT } from './http-client.js';
-import type { MemberInfo, NodeStatus } from './http-client.js';
 import type { CliIo } from './io.js';
+import { onStopSignals } from './signals.js';
 
 /** Node-1's API address under `kuberaft local` with its default port base. */
 export const CTL_ENDPOINT_DEFAULT = 'http://127.0.0.1:7101';
@@ -16,16 +17,25 @@ export const CTL_TOKEN_ENV = 'KUBERAFT_TOKEN';
 /** The admin token `kuberaft local` writes with its default --data-dir; used for loopback endpoints when no token is given. */
 export const CTL_LOCAL_TOKEN_FILE = join('data', 'admin-token');
 export const CTL_TIMEOUT_MS_MAX = 10 * 60_000;
+/** The default TTL of `ctl lock`'s lease. */
+export const CTL_LOCK_TTL_MS_DEFAULT = 10_000;
 
 export const CTL_HELP = `Usage: kuberaft ctl <command> [args] [flags]
 
 Commands:
-  put KEY VALUE              write VALUE (as UTF-8) under KEY
+  put KEY VALUE [--lease ID] write VALUE (as UTF-8) under KEY (attached to lease ID: deleted when it ends)
   get KEY [--serializable]   print KEY's value (linearizable unless --serializable: local, maybe stale)
   del KEY                    delete KEY
   list [PREFIX] [--limit N]  list keys (and values) starting with PREFIX
   cas KEY EXPECTED VALUE     set KEY to VALUE only if its value is EXPECTED (exit 1 if not)
   cas KEY VALUE --absent     set KEY to VALUE only if KEY does not exist
+  watch [PREFIX]             print changes under PREFIX as they commit, until Ctrl-C (or --limit N events);
+                             --from-revision N starts at revision N instead of now
+  lease grant TTL_MS         grant a lease; prints its id
+  lease keepalive ID         extend lease ID by its TTL (once)
+  lease show ID              lease ID's TTL, time left and number of keys
+  lease revoke ID            end lease ID now (its keys are deleted)
+  lock KEY [--ttl-ms N]      take the lock KEY (waiting while another holds it), hold it until Ctrl-C
   members                    list members (id, role, address)
   members add ID ADDRESS     add ID (peer address HOST:PORT) as a learner      (admin)
   members promote ID         promote learner ID to voter once it caught up       (admin)
@@ -40,7 +50,7 @@ Flags:
                       token itself in ${CTL_TOKEN_ENV}); with neither, a loopback endpoint gets
                       ./${CTL_LOCAL_TOKEN_FILE} when it exists (what kuberaft local writes)
   --json              print the server's answer as JSON
-  --timeout-ms N      give up after N milliseconds (default ${REQUEST_TIMEOUT_MS_DEFAULT})
+  --timeout-ms N      give up after N milliseconds, retries included (default ${CALL_TIMEOUT_MS_DEFAULT})
   --help              show this help
 
 Exit codes: 0 ok, 1 the request failed (the server's message is printed) or a cas did not swap,
@@ -48,7 +58,7 @@ Exit codes: 0 ok, 1 the request failed (the server's message is printed) or a ca
 `;
 
 export type CtlCommand =
-  | { readonly kind: 'put'; readonly key: string; readonly value: string }
+  | { readonly kind: 'put'; readonly key: string; readonly value: string; readonly lease?: number }
   | { readonly kind: 'get'; readonly key: string; readonly serializable: boolean }
   | { readonly kind: 'del'; readonly key: string }
   | { readonly kind: 'list'; readonly prefix: string; readonly limit: number | undefined; readonly serializable: boolean }
@@ -60,6 +70,12 @@ export type CtlCommand =
   | { readonly kind: 'status' }
   | { readonly kind: 'transfer'; readonly to: string }
   | { readonly kind: 'digest' }
+  | { readonly kind: 'watch'; readonly prefix: string; readonly fromRevision: number | undefined; readonly limit: number | undefined }
+  | { readonly kind: 'lease-grant'; readonly ttlMs: number }
+  | { readonly kind: 'lease-keepalive'; readonly id: number }
+  | { readonly kind: 'lease-show'; readonly id: number }
+  | { readonly kind: 'lease-revoke'; readonly id: number }
+  | { readonly kind: 'lock'; readonly key: string; readonly ttlMs: number }
   | { readonly kind: 'help' };
 
 /** Where the bearer token comes from. `optional`: a default file, used only if it exists. */
@@ -84,6 +100,9 @@ const OPTIONS = {
   serializable: { type: 'boolean' },
   limit: { type: 'string' },
   absent: { type: 'boolean' },
+  lease: { type: 'string' },
+  'from-revision': { type: 'string' },
+  'ttl-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -98,7 +117,7 @@ export function parseCtlArgs(argv: readonly string[], env: Readonly<Record<strin
   const { values: v, positionals } = parsed;
   const endpoint = v.endpoint ?? nonEmpty(env[CTL_ENDPOINT_ENV]) ?? CTL_ENDPOINT_DEFAULT;
   if (!/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--endpoint: must be an http:// or https:// URL (got ${JSON.stringify(endpoint)})`);
-  const timeoutMs = v['timeout-ms'] === undefined ? REQUEST_TIMEOUT_MS_DEFAULT : positiveInt('--timeout-ms', v['timeout-ms'], CTL_TIMEOUT_MS_MAX);
+  const timeoutMs = v['timeout-ms'] === undefined ? CALL_TIMEOUT_MS_DEFAULT : positiveInt('--timeout-ms', v['timeout-ms'], CTL_TIMEOUT_MS_MAX);
   const base = { endpoint, token: tokenSource(v['token-file'], env, endpoint), json: v.json === true, timeoutMs };
   if (v.help === true) return { ...base, command: { kind: 'help' } };
 
@@ -111,15 +130,59 @@ export function parseCtlArgs(argv: readonly string[], env: Readonly<Record<strin
     if (v[flag] !== undefined && !allowed) throw new UsageError(`--${flag} does not apply to "${name ?? ''}"`);
   };
   only('serializable', name === 'get' || name === 'list');
-  only('limit', name === 'list');
+  only('limit', name === 'list' || name === 'watch');
   only('absent', name === 'cas');
+  only('lease', name === 'put');
+  only('from-revision', name === 'watch');
+  only('ttl-ms', name === 'lock');
+  const id = (text: string | undefined): number => positiveInt('lease ID', text ?? '', Number.MAX_SAFE_INTEGER);
   let command: CtlCommand;
   switch (name) {
     case undefined:
       throw new UsageError('a command is required (see kuberaft ctl --help)');
     case 'put': {
-      const [key, value] = arity(2, 'put KEY VALUE');
-      command = { kind: 'put', key: key ?? '', value: value ?? '' };
+      const [key, value] = arity(2, 'put KEY VALUE [--lease ID]');
+      command = { kind: 'put', key: key ?? '', value: value ?? '', ...(v.lease === undefined ? {} : { lease: positiveInt('--lease', v.lease, Number.MAX_SAFE_INTEGER) }) };
+      break;
+    }
+    case 'watch': {
+      if (args.length > 1) throw new UsageError('usage: kuberaft ctl watch [PREFIX] [--from-revision N] [--limit N]');
+      const from = v['from-revision'];
+      command = {
+        kind: 'watch',
+        prefix: args[0] ?? '',
+        fromRevision: from === undefined ? undefined : positiveInt('--from-revision', from, Number.MAX_SAFE_INTEGER),
+        limit: v.limit === undefined ? undefined : positiveInt('--limit', v.limit, Number.MAX_SAFE_INTEGER),
+      };
+      break;
+    }
+    case 'lease': {
+      const [sub, ...subArgs] = args;
+      const one = (usage: string): string | undefined => {
+        if (subArgs.length !== 1) throw new UsageError(`usage: kuberaft ctl lease ${usage}`);
+        return subArgs[0];
+      };
+      switch (sub) {
+        case 'grant':
+          command = { kind: 'lease-grant', ttlMs: positiveInt('TTL_MS', one('grant TTL_MS') ?? '', Number.MAX_SAFE_INTEGER) };
+          break;
+        case 'keepalive':
+          command = { kind: 'lease-keepalive', id: id(one('keepalive ID')) };
+          break;
+        case 'show':
+          command = { kind: 'lease-show', id: id(one('show ID')) };
+          break;
+        case 'revoke':
+          command = { kind: 'lease-revoke', id: id(one('revoke ID')) };
+          break;
+        default:
+          throw new UsageError(`unknown lease command ${JSON.stringify(sub ?? '')}; use grant, keepalive, show or revoke`);
+      }
+      break;
+    }
+    case 'lock': {
+      const ttl = v['ttl-ms'];
+      command = { kind: 'lock', key: arity(1, 'lock KEY [--ttl-ms N]')[0] ?? '', ttlMs: ttl === undefined ? CTL_LOCK_TTL_MS_DEFAULT : positiveInt('--ttl-ms', ttl, Number.MAX_SAFE_INTEGER) };
       break;
     }
     case 'get':
@@ -239,23 +302,30 @@ export async function runCtlCommand(argv: readonly string[], io: CliIo): Promise
     io.out(CTL_HELP);
     return EXIT_OK;
   }
-  const client = new KuberaftClient({ endpoint: args.endpoint, token: readToken(args.token), timeoutMs: args.timeoutMs });
+  const token = readToken(args.token);
+  const client = new Client({ endpoints: [args.endpoint], timeoutMs: args.timeoutMs, ...(token === undefined ? {} : { token }) });
+  // Long-running commands (watch, lock) end on Ctrl-C / SIGTERM.
+  const stop = new AbortController();
+  const removeHandlers = args.command.kind === 'watch' || args.command.kind === 'lock' ? onStopSignals(() => stop.abort(), () => process.exit(EXIT_FAILURE)) : () => undefined;
   try {
-    return await execute(client, args.command, args.json, io);
+    return await execute(client, args.command, args.json, io, stop.signal);
   } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    const where = err.status === undefined ? '' : ` (${err.code}, HTTP ${err.status})`;
+    if (!(err instanceof KuberaftError)) throw err;
+    const where = err.status === undefined ? ` (${err.code})` : ` (${err.code}, HTTP ${err.status})`;
     const leader = err.leader === undefined ? '' : `; the leader is ${err.leader}`;
     io.err(`kuberaft ctl: ${err.message}${where}${leader}\n`);
     return EXIT_FAILURE;
+  } finally {
+    removeHandlers();
+    client.close();
   }
 }
 
-async function execute(client: KuberaftClient, command: CtlCommand, json: boolean, io: CliIo): Promise<number> {
+async function execute(client: Client, command: CtlCommand, json: boolean, io: CliIo, stop: AbortSignal): Promise<number> {
   const print = (value: unknown, text: string): void => io.out(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
   switch (command.kind) {
     case 'put': {
-      const r = await client.put(command.key, command.value);
+      const r = await client.put(command.key, command.value, command.lease === undefined ? {} : { lease: command.lease });
       print(r, `OK (revision ${r.revision})`);
       return EXIT_OK;
     }
@@ -265,12 +335,12 @@ async function execute(client: KuberaftClient, command: CtlCommand, json: boolea
         io.err(`kuberaft ctl: key ${JSON.stringify(command.key)} not found\n`);
         return EXIT_FAILURE;
       }
-      if (json) print({ key: command.key, value: r.value.toString('utf8'), revision: r.revision, servedBy: r.servedBy }, '');
+      if (json) print({ key: command.key, value: r.value.toString('utf8'), revision: r.revision, lease: r.lease, servedBy: r.servedBy }, '');
       else io.out(`${r.value.toString('utf8')}\n`);
       return EXIT_OK;
     }
     case 'del': {
-      const r = await client.del(command.key);
+      const r = await client.delete(command.key);
       print(r, r.deleted ? `deleted (revision ${r.revision})` : `not found (revision ${r.revision})`);
       return EXIT_OK;
     }
@@ -318,6 +388,54 @@ async function execute(client: KuberaftClient, command: CtlCommand, json: boolea
     case 'digest': {
       const r = await client.digest();
       print(r, `${r.digest}  (index ${r.index})`);
+      return EXIT_OK;
+    }
+    case 'watch': {
+      const watch = client.watch(command.prefix, { ...(command.fromRevision === undefined ? {} : { fromRevision: command.fromRevision }) });
+      stop.addEventListener('abort', () => watch.close(), { once: true });
+      let n = 0;
+      for await (const e of watch) {
+        const value = e.type === 'put' ? printable(e.value) : undefined;
+        if (json) io.out(`${JSON.stringify({ revision: e.revision, type: e.type, key: e.key, ...(value ?? {}), ...(e.type === 'put' && e.lease !== undefined ? { lease: e.lease } : {}) })}\n`);
+        else io.out(`${e.revision}\t${e.type}\t${e.key}${value === undefined ? '' : `\t${value.encoding === 'base64' ? `(base64) ${value.value}` : value.value}`}\n`);
+        if (command.limit !== undefined && ++n >= command.limit) break;
+      }
+      return EXIT_OK;
+    }
+    case 'lease-grant': {
+      const lease = await client.grantLease(command.ttlMs);
+      print({ id: lease.id, ttlMs: lease.ttlMs }, `lease ${lease.id} (ttl ${lease.ttlMs} ms)`);
+      return EXIT_OK;
+    }
+    case 'lease-keepalive': {
+      const r = await client.keepAliveOnce(command.id);
+      print(r, `lease ${r.id} kept alive for ${r.ttlMs} ms`);
+      return EXIT_OK;
+    }
+    case 'lease-show': {
+      const r = await client.leaseStatus(command.id);
+      print(r, `lease ${r.id}: ttl ${r.ttlMs} ms, ${r.remainingMs} ms left, ${r.keys} keys`);
+      return EXIT_OK;
+    }
+    case 'lease-revoke': {
+      const r = await client.revokeLease(command.id);
+      print(r, r.revoked ? `revoked; ${r.keysDeleted} keys deleted (revision ${r.revision})` : 'no such lease');
+      return EXIT_OK;
+    }
+    case 'lock': {
+      const lock = await client.lock(command.key, { ttlMs: command.ttlMs, signal: stop });
+      print({ key: lock.key, revision: lock.revision, lease: lock.lease.id }, `locked ${lock.key} (revision ${lock.revision}, lease ${lock.lease.id}); Ctrl-C releases`);
+      await new Promise<void>((resolve) => {
+        if (stop.aborted || lock.lost.aborted) return resolve();
+        stop.addEventListener('abort', () => resolve(), { once: true });
+        lock.lost.addEventListener('abort', () => resolve(), { once: true });
+      });
+      if (lock.lost.aborted) {
+        io.err(`kuberaft ctl: lost the lock ${lock.key}: ${lock.lease.lostReason?.message ?? 'its lease ended'}\n`);
+        return EXIT_FAILURE;
+      }
+      await lock.release();
+      io.out(json ? '' : `released ${lock.key}\n`);
       return EXIT_OK;
     }
     case 'help':

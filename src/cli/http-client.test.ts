@@ -1,16 +1,14 @@
 // The client against a real HTTP server on 127.0.0.1 that records requests and answers as the node API does.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCtlCommand } from './ctl.js';
 import { ApiError, KuberaftClient } from './http-client.js';
-import type { CliIo } from './io.js';
 
 interface Seen {
   method: string;
@@ -57,12 +55,6 @@ function last(): Seen {
   const s = seen.at(-1);
   assert.ok(s !== undefined, 'no request arrived');
   return s;
-}
-
-function captureIo(env: Record<string, string> = {}): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return { out: (t) => void (out += t), err: (t) => void (err += t), env, stdout: () => out, stderr: () => err };
 }
 
 describe('KuberaftClient', () => {
@@ -162,43 +154,5 @@ describe('KuberaftClient', () => {
     assert.equal(err.code, 'unreachable');
     assert.match(err.message, /ECONNREFUSED/);
     assert.equal(await client.live(), false);
-  });
-});
-
-describe('kuberaft ctl against a server', () => {
-  it('prints a value and exits 0; prints the server message and exits 1 on errors', async () => {
-    handler = (req, res) => {
-      if (req.url === '/v1/kv/k') {
-        res.writeHead(200, { 'x-kuberaft-revision': '5' });
-        return void res.end('hello');
-      }
-      json(res, 409, { error: { code: 'membership-change-pending', message: 'wait for the pending change to commit' } });
-    };
-    const io = captureIo({ KUBERAFT_ENDPOINT: endpoint });
-    assert.equal(await runCtlCommand(['get', 'k'], io), 0);
-    assert.equal(io.stdout(), 'hello\n');
-    const io2 = captureIo({ KUBERAFT_ENDPOINT: endpoint });
-    assert.equal(await runCtlCommand(['members', 'remove', 'n3'], io2), 1);
-    assert.equal(io2.stderr(), 'kuberaft ctl: wait for the pending change to commit (membership-change-pending, HTTP 409)\n');
-  });
-
-  it('sends the token from the token file and prints JSON with --json', async () => {
-    handler = (_req, res) => json(res, 200, { index: 4, digest: 'ab12' });
-    const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, 'sekrit-token\n');
-    const io = captureIo({ KUBERAFT_ENDPOINT: endpoint, KUBERAFT_TOKEN_FILE: tokenFile });
-    assert.equal(await runCtlCommand(['digest', '--json'], io), 0);
-    assert.deepEqual(JSON.parse(io.stdout()), { index: 4, digest: 'ab12' });
-    assert.equal(last().headers['authorization'], 'Bearer sekrit-token');
-  });
-
-  it('exits 1 when a cas does not swap or a key is absent', async () => {
-    handler = (req, res) =>
-      req.url.endsWith('/cas') ? json(res, 200, { ok: false, revision: 2 }) : json(res, 404, { error: { code: 'not-found', message: 'no such key' } });
-    const io = captureIo({ KUBERAFT_ENDPOINT: endpoint });
-    assert.equal(await runCtlCommand(['cas', 'k', 'a', 'b'], io), 1);
-    assert.match(io.stdout(), /not swapped/);
-    assert.equal(await runCtlCommand(['get', 'nope'], io), 1);
-    assert.match(io.stderr(), /key "nope" not found/);
   });
 });

@@ -62,8 +62,9 @@ describe('kuberaft', () => {
 
   it('a runtime failure exits 1 with the message', async () => {
     const io = captureIo();
-    assert.equal(await runCli(['ctl', 'status', '--endpoint', 'http://127.0.0.1:9', '--timeout-ms', '2000'], io), 1);
-    assert.match(io.stderr(), /^kuberaft ctl: GET http:\/\/127\.0\.0\.1:9\/v1\/status: cannot connect/);
+    assert.equal(await runCli(['ctl', 'status', '--endpoint', 'http://127.0.0.1:9', '--timeout-ms', '500'], io), 1);
+    // The client retries an unreachable node until the time limit, then says what the last attempt saw.
+    assert.match(io.stderr(), /^kuberaft ctl: no answer within the call's time limit; the last attempt: GET http:\/\/127\.0\.0\.1:9\/v1\/status: ECONNREFUSED; is the node running/);
   });
 
   it('--version prints the package version', async () => {

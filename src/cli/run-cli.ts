@@ -13,7 +13,8 @@ A Raft-replicated key-value service and the Kubernetes operator that runs it.
 Commands:
   node       run one node (kuberaft node --help lists every flag, env variable and default)
   local      run an N-node cluster on this machine as separate processes (kuberaft local --help)
-  ctl        a client: put, get, del, list, cas, members, status, transfer, digest (kuberaft ctl --help)
+  ctl        a client: put, get, del, list, cas, watch, lease, lock, members, status, transfer, digest
+             (kuberaft ctl --help)
   operator   run the Kubernetes operator (kuberaft operator --help)
 
 Flags:
