@@ -64,7 +64,7 @@ describe('kuberaft', () => {
     const io = captureIo();
     assert.equal(await runCli(['ctl', 'status', '--endpoint', 'http://127.0.0.1:9', '--timeout-ms', '500'], io), 1);
     // The client retries an unreachable node until the time limit, then says what the last attempt saw.
-    assert.match(io.stderr(), /^kuberaft ctl: no answer within the call's time limit; the last attempt: GET http:\/\/127\.0\.0\.1:9\/v1\/status: ECONNREFUSED; is the node running/);
+    assert.match(io.stderr(), /^kuberaft ctl: no answer within the call's time limit; the last attempt: GET http:\/\/127\.0\.0\.1:9\/v1\/status: cannot connect \(ECONNREFUSED\); is the node running/);
   });
 
   it('--version prints the package version', async () => {

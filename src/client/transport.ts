@@ -159,7 +159,8 @@ function abortError(signal: AbortSignal, where: string, sent: boolean): Kuberaft
 function transportError(e: Error, where: string, sent: boolean): KuberaftError {
   const code = (e as { code?: unknown }).code;
   const why = typeof code === 'string' ? code : e.message;
-  const error = new KuberaftError('unreachable', `${where}: ${why}; is the node running and the endpoint right?`, { cause: e });
+  const what = sent ? `the connection broke (${why})` : `cannot connect (${why}); is the node running and the endpoint right?`;
+  const error = new KuberaftError('unreachable', `${where}: ${what}`, { cause: e });
   if (!sent || code === 'ECONNREFUSED') notSent.add(error);
   return error;
 }

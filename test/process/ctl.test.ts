@@ -132,7 +132,8 @@ describe('kuberaft ctl', () => {
   });
 
   it('exits 1 with a clear message when the node is unreachable, and 2 on bad arguments', async () => {
-    const down = await ctl(['status', '--endpoint', 'http://127.0.0.1:1']);
+    // The client retries an unreachable node until the time limit.
+    const down = await ctl(['status', '--endpoint', 'http://127.0.0.1:1', '--timeout-ms', '1000']);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot connect/);
     const bad = await ctl(['put', 'only-key']);
