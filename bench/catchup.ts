@@ -22,10 +22,11 @@ export async function measureCatchUp(cluster: BenchCluster, pool: LoadPool, stat
   const leader = await cluster.leader(30_000);
   log(`  ${cluster.system}: loading ${puts} values of ${CATCH_UP_VALUE_BYTES} bytes (${(stateBytes / 1e6).toFixed(0)} MB)`);
   const load = await pool.run({
-    system: cluster.system,
-    endpoint: leader.clientUrl,
+    target: cluster.system === 'kuberaft' ? 'kuberaft' : 'etcd-gateway',
+    endpoints: [leader.clientUrl],
     operation: { kind: 'put' },
     clients: CATCH_UP_LOAD_CLIENTS,
+    conns: CATCH_UP_LOAD_CLIENTS,
     warmupMs: 0,
     durationMs: 0,
     opsTotal: puts,

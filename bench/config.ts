@@ -72,3 +72,9 @@ export const FAILOVER_PROBE_TIMEOUT_MS = 5_000;
 export const FAILOVER_GIVE_UP_MS = 30_000;
 /** Where the clusters listen: kuberaft base+1.. and base+101.., etcd base+201.., base+301.. and base+401... */
 export const PORT_BASE_CANDIDATES: readonly number[] = [27000, 28000, 29000, 31000, 32000];
+/** Watch fan-out: watchers of one prefix, and the closed-loop writers whose changes they receive. */
+export const FANOUT_WATCHERS = 100;
+export const FANOUT_WRITERS = 16;
+/** Lease grant + keepalive: concurrent clients, and each lease's TTL (long enough to outlive the run's end). */
+export const LEASE_CLIENTS = 64;
+export const LEASE_TTL_MS = 60_000;

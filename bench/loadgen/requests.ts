@@ -1,5 +1,6 @@
-// How each system is asked for the same operation over HTTP/1.1 + keep-alive. kuberaft takes raw
-// value bytes on PUT /v1/kv/:key; etcd takes JSON with base64 keys and values on its gRPC gateway.
+// How each system is asked for the same operation over raw HTTP/1.1 + keep-alive: etcd's JSON gateway
+// (JSON with base64 keys and values), kuberaft's failover probes and both systems' round-trip floor.
+// kuberaft's load rows go through its client library instead (worker.ts).
 import type { Operation, SystemName } from './protocol.js';
 
 export interface HttpCall {
@@ -59,5 +60,8 @@ export function callFor(system: SystemName, op: Operation, key: string, value: B
       return roll * 100 < op.readPercent ? readCall(system, key) : putCall(system, key, value);
     case 'ping':
       return pingCall(system);
+    case 'lease':
+    case 'watch-fanout':
+      throw new Error(`${op.kind} is not a single HTTP call`);
   }
 }

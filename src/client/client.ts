@@ -1,6 +1,7 @@
 // The kuberaft client (docs/client.md): a typed client of a cluster's HTTP API with connection pooling,
 // leader routing, retries that keep writes exactly-once, time limits and cancellation, watches that
 // resume by themselves, leases with a keepalive helper, and a lock built on them.
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { LEASE_HEADER, REQUEST_ID_HEADER, REVISION_HEADER } from '../api/types.js';
 import type { DigestResult, LeaseGrant, LeaseRevokeResult, LeaseStatus, MemberInfo, MembershipResult, MembersView, NodeStatus } from '../api/types.js';
@@ -144,6 +145,8 @@ export class Client {
     const token = options.token;
     this.token = token === undefined ? undefined : typeof token === 'string' ? () => token : token;
     this.retry = options.retry ?? {};
+    // Every call and watch in flight listens to it: as many listeners as the client has calls.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   /** The endpoints as given, normalized (their origin). */
