@@ -5,12 +5,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SERVED_BY_HEADER } from '../api/types.js';
 import { KEY_SIZE_MAX_BYTES } from '../kv/limits.js';
+import { assert } from '../raft/assert.js';
 import { NodeError } from './errors.js';
+import { HTTP_CONNECTIONS_MAX } from './http-server.js';
+import { WATCHERS_MAX } from './watch.js';
 import type { WatchConnection, WatchEncoding, WatchHandle } from './watch.js';
 
 /** A connection that does not take the `closed` message and the end within this long is cut. */
 export const WATCH_CLOSE_GRACE_MS = 10_000;
 export const WATCH_CONTENT_TYPE = 'application/x-ndjson';
+
+assert(WATCHERS_MAX < HTTP_CONNECTIONS_MAX, 'watchers leave HTTP connections for other requests');
 
 export interface WatchParams {
   readonly prefix: string;

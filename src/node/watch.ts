@@ -17,8 +17,11 @@ import type { Logger } from '../log/logger.js';
 import { assert } from '../raft/assert.js';
 import { NodeError } from './errors.js';
 
-/** Watchers one node serves at once; more are refused (429 too-many-watchers). */
-export const WATCHERS_MAX = 10_000;
+/**
+ * Watchers one node serves at once; more are refused (429 too-many-watchers). Each holds an HTTP
+ * connection: this leaves some of the server's HTTP_CONNECTIONS_MAX for other requests.
+ */
+export const WATCHERS_MAX = 1_000;
 /** A lagging watcher is closed once it is this many history records behind the newest... */
 export const WATCH_LAG_RECORDS_MAX = 10_000;
 /** ...or this many bytes of history (both well within the history's own bounds, so it can resume). */
