@@ -16,28 +16,28 @@ const EXTENSION_MS = 2_000;
 
 /** A clock whose time moves only when the test says; timers fire in deadline order. */
 class FakeClock implements LeaseClock {
-  now = 1_000;
+  time = 1_000;
   private timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
-  nowMs(): number {
-    return this.now;
+  now(): number {
+    return this.time;
   }
-  setTimer(ms: number, fn: () => void): () => void {
-    const t = { at: this.now + ms, fn, cancelled: false };
+  setTimeout(fn: () => void, delayMs: number): { cancel(): void } {
+    const t = { at: this.time + delayMs, fn, cancelled: false };
     this.timers.push(t);
-    return () => (t.cancelled = true);
+    return { cancel: () => (t.cancelled = true) };
   }
   async advance(ms: number): Promise<void> {
-    const end = this.now + ms;
+    const end = this.time + ms;
     for (;;) {
       const due = this.timers.filter((t) => !t.cancelled && t.at <= end).sort((a, b) => a.at - b.at)[0];
       if (due === undefined) break;
-      this.now = Math.max(this.now, due.at);
+      this.time = Math.max(this.time, due.at);
       due.cancelled = true;
       due.fn();
       // Let proposals settle.
       for (let i = 0; i < 5; i++) await Promise.resolve();
     }
-    this.now = end;
+    this.time = end;
   }
 }
 

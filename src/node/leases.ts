@@ -8,7 +8,8 @@
 // of leadership; the node also confirms its leadership (ReadIndex) before it acknowledges a keepalive
 // (service.ts), so an acknowledged keepalive happened while this node led.
 //
-// Time comes from a LeaseClock, so that a simulated clock can drive these timers.
+// Time comes from a LeaseClock (the part of a node clock port these timers use), so that a simulated
+// clock can drive them.
 import { performance } from 'node:perf_hooks';
 import type { LeaseId } from '../kv/command.js';
 import type { KvObserver } from '../kv/state-machine.js';
@@ -23,18 +24,19 @@ export const LEASE_EXPIRY_RETRY_MS = 200;
 /** The heap of deadlines is rebuilt when its stale entries (pushed-back deadlines) exceed this many. */
 const HEAP_STALE_ENTRIES_MAX = 4096;
 
+/** Monotonic time and one-shot timers (the shape of a node clock port's `now` and `setTimeout`). */
 export interface LeaseClock {
-  /** Monotonic milliseconds. */
-  nowMs(): number;
-  /** Calls `fn` once after `ms`; returns the function that cancels it. */
-  setTimer(ms: number, fn: () => void): () => void;
+  /** Monotonic time in milliseconds from an arbitrary origin. */
+  now(): number;
+  /** Runs `fn` once, `delayMs` from now. */
+  setTimeout(fn: () => void, delayMs: number): { cancel(): void };
 }
 
 export const systemLeaseClock: LeaseClock = {
-  nowMs: () => performance.now(),
-  setTimer: (ms, fn) => {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
+  now: () => performance.now(),
+  setTimeout: (fn, delayMs) => {
+    const t = setTimeout(fn, delayMs);
+    return { cancel: () => clearTimeout(t) };
   },
 };
 
@@ -115,7 +117,7 @@ export class LeaseKeeper implements KvObserver {
   /** Leases whose expiry is proposed and not yet applied. */
   private readonly expiring = new Set<LeaseId>();
   private inFlight = 0;
-  private cancelTimer: (() => void) | undefined;
+  private timer: { cancel(): void } | undefined;
   private timerAt = Infinity;
   private stopped = false;
 
@@ -135,7 +137,7 @@ export class LeaseKeeper implements KvObserver {
     this.reset();
     this.leading = true;
     this.term = term;
-    const now = this.deps.clock.nowMs();
+    const now = this.deps.clock.now();
     let n = 0;
     for (const { id, ttlMs } of this.deps.leases()) {
       this.setDeadline(id, now + ttlMs + this.deps.promotionExtensionMs);
@@ -153,8 +155,8 @@ export class LeaseKeeper implements KvObserver {
     this.deadlines.clear();
     this.heap.clear();
     this.expiring.clear();
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
+    this.timer?.cancel();
+    this.timer = undefined;
     this.timerAt = Infinity;
   }
 
@@ -166,7 +168,7 @@ export class LeaseKeeper implements KvObserver {
   // ---- the state machine's news (KvObserver)
 
   leaseGranted(id: LeaseId, ttlMs: number): void {
-    if (this.leading) this.setDeadline(id, this.deps.clock.nowMs() + ttlMs);
+    if (this.leading) this.setDeadline(id, this.deps.clock.now() + ttlMs);
   }
 
   leaseEnded(id: LeaseId): void {
@@ -184,7 +186,7 @@ export class LeaseKeeper implements KvObserver {
   /** Pushes the lease's deadline to now + TTL; returns the TTL. Throws NodeError. */
   keepAlive(id: LeaseId): number {
     const ttlMs = this.checkLive(id);
-    this.setDeadline(id, this.deps.clock.nowMs() + ttlMs);
+    this.setDeadline(id, this.deps.clock.now() + ttlMs);
     return ttlMs;
   }
 
@@ -193,7 +195,7 @@ export class LeaseKeeper implements KvObserver {
     this.checkLive(id);
     const deadline = this.deadlines.get(id);
     assert(deadline !== undefined, 'a live lease has a deadline on the leader');
-    return Math.max(0, Math.round(deadline - this.deps.clock.nowMs()));
+    return Math.max(0, Math.round(deadline - this.deps.clock.now()));
   }
 
   private checkLive(id: LeaseId): number {
@@ -221,18 +223,18 @@ export class LeaseKeeper implements KvObserver {
     if (this.stopped || !this.leading) return;
     const next = this.heap.peek();
     if (next === undefined || next.deadline >= this.timerAt) return;
-    this.cancelTimer?.();
+    this.timer?.cancel();
     this.timerAt = next.deadline;
-    this.cancelTimer = this.deps.clock.setTimer(Math.max(0, next.deadline - this.deps.clock.nowMs()), () => {
-      this.cancelTimer = undefined;
+    this.timer = this.deps.clock.setTimeout(() => {
+      this.timer = undefined;
       this.timerAt = Infinity;
       this.expireDue();
-    });
+    }, Math.max(0, next.deadline - this.deps.clock.now()));
   }
 
   private expireDue(): void {
     if (!this.leading) return;
-    const now = this.deps.clock.nowMs();
+    const now = this.deps.clock.now();
     for (;;) {
       // With every slot taken, the next settled proposal calls this again.
       if (this.inFlight >= LEASE_EXPIRY_PROPOSALS_MAX) return;
@@ -259,7 +261,7 @@ export class LeaseKeeper implements KvObserver {
         // lives, try again a little later. A new leader starts from its own full deadlines.
         if (!this.leading || this.term !== term || !this.expiring.delete(id) || this.deps.ttlOf(id) === undefined) return;
         this.deps.log.warn('proposing a lease expiry failed; retrying', { lease: id, err: e });
-        this.setDeadline(id, this.deps.clock.nowMs() + LEASE_EXPIRY_RETRY_MS);
+        this.setDeadline(id, this.deps.clock.now() + LEASE_EXPIRY_RETRY_MS);
       })
       .finally(() => {
         this.inFlight--;

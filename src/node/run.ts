@@ -30,7 +30,7 @@ import { loadPageAssets } from './page-assets.js';
 import { PeerContact } from './peer-contact.js';
 import type { DriverNetwork, DriverStorage, SnapshotWriter } from './ports.js';
 import { NodeService, membersOf } from './service.js';
-import { WatchHub } from './watch.js';
+import { WatchHub, systemWatchClock } from './watch.js';
 
 /** Used when no cluster secret is configured: peers are then effectively unauthenticated (logged loudly). */
 const INSECURE_DEFAULT_SECRET = 'kuberaft-insecure-default-cluster-secret';
@@ -227,7 +227,7 @@ export async function runNode(config: NodeConfig, logger: Logger): Promise<Runni
       history: () => sm.history,
       appliedIndex: () => sm.appliedIndex,
       leaderKnown: () => d.status().leader !== undefined,
-      nowMs: () => performance.now(),
+      clock: systemWatchClock,
       log,
     });
     sm.observe(watchHub);

@@ -1,6 +1,6 @@
 // The watch hub against a real state machine, with connections whose buffer the test controls.
 import assert from 'node:assert/strict';
-import { after, describe, it, mock } from 'node:test';
+import { describe, it } from 'node:test';
 import type { WatchMessage } from '../api/types.js';
 import { encodeCommand, leaseId } from '../kv/command.js';
 import type { Command } from '../kv/command.js';
@@ -10,7 +10,7 @@ import { KvStateMachine } from '../kv/state-machine.js';
 import { createLogger } from '../log/logger.js';
 import { index } from '../raft/types.js';
 import { WATCH_LAG_BYTES_MAX, WATCH_LAG_RECORDS_MAX, WATCH_NO_LEADER_CLOSE_MS, WATCH_PROGRESS_INTERVAL_MS, WatchHub } from './watch.js';
-import type { WatchConnection, WatchEncoding, WatchHandle } from './watch.js';
+import type { WatchClock, WatchConnection, WatchEncoding, WatchHandle } from './watch.js';
 
 const log = createLogger({ level: 'error', fields: { node: 'test' } });
 
@@ -19,8 +19,9 @@ class TestConnection implements WatchConnection {
   readonly messages: WatchMessage[] = [];
   full = false;
   ended = false;
-  write(line: string): boolean {
+  write(buffer: Buffer): boolean {
     assert.ok(!this.ended, 'no write after end');
+    const line = buffer.toString();
     assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'), 'one message per line');
     this.messages.push(JSON.parse(line) as WatchMessage);
     return !this.full;
@@ -37,10 +38,28 @@ class TestConnection implements WatchConnection {
   }
 }
 
+/** Time moves when the test says; the hub's one interval runs on each tick(). */
+class TestClock implements WatchClock {
+  time = 0;
+  private ticks: (() => void)[] = [];
+  now(): number {
+    return this.time;
+  }
+  setInterval(fn: () => void): { cancel(): void } {
+    this.ticks.push(fn);
+    return { cancel: () => (this.ticks = this.ticks.filter((f) => f !== fn)) };
+  }
+  /** Advances by `ms` and runs the interval once (the tests tick by whole intervals). */
+  tick(ms: number): void {
+    this.time += ms;
+    for (const f of this.ticks) f();
+  }
+}
+
 class World {
   readonly sm = new KvStateMachine();
+  readonly clock = new TestClock();
   leader = true;
-  now = 0;
   readonly hub: WatchHub;
   constructor() {
     this.hub = new WatchHub({
@@ -48,7 +67,7 @@ class World {
       history: () => this.sm.history,
       appliedIndex: () => this.sm.appliedIndex,
       leaderKnown: () => this.leader,
-      nowMs: () => this.now,
+      clock: this.clock,
       log,
     });
     this.sm.observe(this.hub);
@@ -182,16 +201,12 @@ describe('watch hub', () => {
   });
 
   describe('on the ticker', () => {
-    mock.timers.enable({ apis: ['setInterval'] });
-    after(() => mock.timers.reset());
-
     it('sends progress to quiet watchers, naming the applied index', () => {
       const w = new World();
       const { conn } = w.watch('quiet/', 1);
       w.put('other', 'x');
       w.put('other', 'y');
-      w.now += WATCH_PROGRESS_INTERVAL_MS;
-      mock.timers.tick(WATCH_PROGRESS_INTERVAL_MS);
+      w.clock.tick(WATCH_PROGRESS_INTERVAL_MS);
       assert.deepEqual(conn.last(), { type: 'progress', revision: 2 });
       w.hub.stop();
     });
@@ -201,10 +216,7 @@ describe('watch hub', () => {
       const { conn } = w.watch('', 1);
       w.put('k', 'v');
       w.leader = false;
-      for (let t = 0; t <= WATCH_NO_LEADER_CLOSE_MS; t += WATCH_PROGRESS_INTERVAL_MS) {
-        w.now += WATCH_PROGRESS_INTERVAL_MS;
-        mock.timers.tick(WATCH_PROGRESS_INTERVAL_MS);
-      }
+      for (let t = 0; t <= WATCH_NO_LEADER_CLOSE_MS; t += WATCH_PROGRESS_INTERVAL_MS) w.clock.tick(WATCH_PROGRESS_INTERVAL_MS);
       assert.deepEqual(conn.last(), {
         type: 'closed',
         code: 'no-leader',
@@ -213,8 +225,7 @@ describe('watch hub', () => {
       });
       assert.throws(() => w.watch('', 2), /known no leader/);
       w.leader = true;
-      w.now += WATCH_PROGRESS_INTERVAL_MS;
-      mock.timers.tick(WATCH_PROGRESS_INTERVAL_MS);
+      w.clock.tick(WATCH_PROGRESS_INTERVAL_MS);
       assert.equal(w.watch('', 2).conn.messages.length, 1);
       w.hub.stop();
     });

@@ -10,6 +10,7 @@
 // revision to resume from, while the history still holds it.
 //
 // Message format and the HTTP side: watch-http.ts; the wire types: src/api/types.ts.
+import { performance } from 'node:perf_hooks';
 import type { WatchCloseCode, WatchEventWire, WatchMessage } from '../api/types.js';
 import { CompactedError } from '../kv/history.js';
 import type { ChangeEvent, ChangeRecord, HistoryCursor, HistoryReader, KvObserver } from '../kv/state-machine.js';
@@ -37,8 +38,11 @@ export type WatchEncoding = 'utf8' | 'base64';
 
 /** The connection a watcher writes to (an HTTP response, or a test's buffer). */
 export interface WatchConnection {
-  /** Queues one message; false when the connection's buffer is full: write again after drain(). */
-  write(line: string): boolean;
+  /**
+   * Queues one message (a line of JSON, newline included); false when the connection's buffer is full:
+   * write again after drain(). The same buffer goes to every watcher of a prefix: it must not be changed.
+   */
+  write(line: Buffer): boolean;
   /** Ends the connection once what was written has been sent. */
   end(): void;
 }
@@ -50,13 +54,27 @@ export interface WatchRequest {
   readonly encoding: WatchEncoding;
 }
 
+/** Monotonic time and a repeating timer (the shape of a node clock port's `now` and `setInterval`). */
+export interface WatchClock {
+  now(): number;
+  setInterval(fn: () => void, intervalMs: number): { cancel(): void };
+}
+
+export const systemWatchClock: WatchClock = {
+  now: () => performance.now(),
+  setInterval: (fn, intervalMs) => {
+    const t = setInterval(fn, intervalMs);
+    return { cancel: () => clearInterval(t) };
+  },
+};
+
 export interface WatchHubDeps {
   readonly nodeId: string;
   readonly history: () => HistoryReader;
   readonly appliedIndex: () => number;
   /** Whether the node knows a leader now. */
   readonly leaderKnown: () => boolean;
-  readonly nowMs: () => number;
+  readonly clock: WatchClock;
   readonly log: Logger;
 }
 
@@ -96,8 +114,9 @@ class Watcher implements WatchHandle {
   }
 }
 
-export function serializeMessage(m: WatchMessage): string {
-  return `${JSON.stringify(m)}\n`;
+/** A message as sent: encoded once, then written to every connection that gets it. */
+export function serializeMessage(m: WatchMessage): Buffer {
+  return Buffer.from(`${JSON.stringify(m)}\n`);
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -119,7 +138,7 @@ function wireEvent(e: ChangeEvent, encoding: WatchEncoding): WatchEventWire {
 }
 
 /** The record's message for a prefix, or undefined when none of its events is under the prefix. */
-function eventsLine(record: ChangeRecord, prefix: string, encoding: WatchEncoding): string | undefined {
+function eventsLine(record: ChangeRecord, prefix: string, encoding: WatchEncoding): Buffer | undefined {
   const matching = prefix === '' ? record.events : record.events.filter((e) => e.key.startsWith(prefix));
   if (matching.length === 0) return undefined;
   return serializeMessage({ type: 'events', revision: record.revision, events: matching.map((e) => wireEvent(e, encoding)) });
@@ -131,12 +150,11 @@ export class WatchHub implements KvObserver {
   private readonly live = new Map<string, Set<Watcher>>();
   private readonly lagging = new Set<Watcher>();
   private noLeaderSince: number | undefined;
-  private readonly ticker: NodeJS.Timeout;
+  private readonly ticker: { cancel(): void };
   private stopped = false;
 
   constructor(private readonly deps: WatchHubDeps) {
-    this.ticker = setInterval(() => this.tick(), WATCH_PROGRESS_INTERVAL_MS);
-    this.ticker.unref();
+    this.ticker = deps.clock.setInterval(() => this.tick(), WATCH_PROGRESS_INTERVAL_MS);
   }
 
   get size(): number {
@@ -150,12 +168,12 @@ export class WatchHub implements KvObserver {
   open(request: WatchRequest, conn: WatchConnection): WatchHandle {
     if (this.stopped) throw new NodeError('shutting-down', 'the node is shutting down; watch from another node');
     if (this.watchers.size >= WATCHERS_MAX) throw new NodeError('too-many-watchers', `this node serves ${WATCHERS_MAX} watchers (WATCHERS_MAX); watch from another node or share watches`);
-    if (this.noLeaderSince !== undefined && this.deps.nowMs() - this.noLeaderSince >= WATCH_NO_LEADER_CLOSE_MS) {
+    if (this.noLeaderSince !== undefined && this.deps.clock.now() - this.noLeaderSince >= WATCH_NO_LEADER_CLOSE_MS) {
       throw new NodeError('not-leader', `this node has known no leader for ${WATCH_NO_LEADER_CLOSE_MS} ms or more; watch from another node`);
     }
     const history = this.deps.history();
     if (request.fromRevision <= history.compactedThrough) throw new CompactedError(request.fromRevision, history.oldestRevision);
-    const w = new Watcher(this, request, conn, this.deps.nowMs());
+    const w = new Watcher(this, request, conn, this.deps.clock.now());
     this.watchers.add(w);
     conn.write(serializeMessage({ type: 'created', fromRevision: request.fromRevision, node: this.deps.nodeId }));
     this.makeLagging(w);
@@ -167,7 +185,7 @@ export class WatchHub implements KvObserver {
 
   changed(record: ChangeRecord): void {
     for (const [prefix, group] of this.live) {
-      const lines: Partial<Record<WatchEncoding, string | null>> = {};
+      const lines: Partial<Record<WatchEncoding, Buffer | null>> = {};
       for (const w of group) {
         if (record.revision < w.next) continue;
         w.next = record.revision + 1;
@@ -191,8 +209,8 @@ export class WatchHub implements KvObserver {
   // ---- writing
 
   /** Writes one message; `w.next` must already be past it. A full connection makes the watcher lag. */
-  private write(w: Watcher, line: string): void {
-    w.lastWriteAt = this.deps.nowMs();
+  private write(w: Watcher, line: Buffer): void {
+    w.lastWriteAt = this.deps.clock.now();
     if (w.conn.write(line)) return;
     w.blocked = true;
     if (w.live) this.makeLagging(w);
@@ -273,7 +291,7 @@ export class WatchHub implements KvObserver {
   // ---- the ticker: progress, no-leader
 
   private tick(): void {
-    const now = this.deps.nowMs();
+    const now = this.deps.clock.now();
     if (this.deps.leaderKnown()) this.noLeaderSince = undefined;
     else this.noLeaderSince ??= now;
     if (this.noLeaderSince !== undefined && now - this.noLeaderSince >= WATCH_NO_LEADER_CLOSE_MS) {
@@ -313,7 +331,7 @@ export class WatchHub implements KvObserver {
   /** Closes every watcher (`shutting-down`) and refuses new ones. */
   stop(): void {
     this.stopped = true;
-    clearInterval(this.ticker);
+    this.ticker.cancel();
     for (const w of [...this.watchers]) this.close(w, 'shutting-down', 'the node is shutting down; resume on another node');
   }
 }
