@@ -131,6 +131,23 @@ describe('kuberaft ctl', () => {
     assert.equal(ok(await run(1, 'list', 'bin/')), `bin/one\t(base64) ${binary.toString('base64')}\nbin/two\ttext\n`);
   });
 
+  it('watches changes, grants, shows and revokes a lease whose key goes with it, through a follower', async () => {
+    await findRoles();
+    const f = followerOrdinal;
+    const granted = JSON.parse(ok(await run(f, 'lease', 'grant', '60000', '--json'))) as { id: number; ttlMs: number };
+    assert.equal(granted.ttlMs, 60_000);
+    const put = JSON.parse(ok(await run(f, 'put', 'leased/a', 'held', '--lease', String(granted.id), '--json'))) as { revision: number };
+    assert.match(ok(await run(f, 'lease', 'show', String(granted.id))), new RegExp(`^lease ${granted.id}: ttl 60000 ms, \\d+ ms left, 1 keys\n$`));
+    assert.match(ok(await run(f, 'lease', 'keepalive', String(granted.id))), /kept alive for 60000 ms/);
+    assert.match(ok(await run(f, 'lease', 'revoke', String(granted.id))), /^revoked; 1 keys deleted \(revision \d+\)\n$/);
+    // The put and the revocation's delete, from the put's revision on.
+    const watched = ok(await run(f, 'watch', 'leased/', '--from-revision', String(put.revision), '--limit', '2'));
+    assert.match(watched, new RegExp(`^${put.revision}\tput\tleased/a\theld\n\\d+\tdelete\tleased/a\n$`));
+    const gone = await run(f, 'put', 'leased/b', 'x', '--lease', String(granted.id));
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /\(lease-not-found, HTTP 404\)/);
+  });
+
   it('exits 1 with a clear message when the node is unreachable, and 2 on bad arguments', async () => {
     // The client retries an unreachable node until the time limit.
     const down = await ctl(['status', '--endpoint', 'http://127.0.0.1:1', '--timeout-ms', '1000']);
